@@ -1,0 +1,53 @@
+# lockable: lease locks, fencing tokens and lost-update protection for
+# PostgreSQL.  Built with PGXS; see README.md for the commands.
+
+EXTENSION = lockable
+MODULE_big = lockable
+OBJS = \
+	src/lockable.o \
+	src/locks.o
+
+DATA = lockable--1.0.sql
+PGFILEDESC = "lockable - lease locks with fencing tokens"
+
+# The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
+REGRESS = setup acquire release admin validation notify security
+REGRESS_OPTS = --inputdir=.
+
+# Isolation specs live under test/isolation; "make installcheck" runs them
+# against a running server, "make test" against a throwaway cluster.
+ISOLATION = first_grant acquire_release takeover stale_owner wait_release
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
+	--load-extension=lockable
+
+EXTRA_CLEAN = results regression.diffs regression.out output_iso \
+	test/tmp
+
+# Warnings are errors: a warning in a lock manager is a bug waiting to happen.
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo bench stress print-regress print-isolation
+
+# The two README commands: each installs what is missing, builds, installs,
+# runs on a throwaway cluster and cleans up after itself.
+test:
+	test/run.sh test
+
+demo:
+	test/run.sh demo
+
+bench:
+	test/run.sh bench
+
+stress:
+	test/run.sh stress
+
+# Used by test/run.sh, so the suite lists live in one place.
+print-regress:
+	@echo $(REGRESS)
+print-isolation:
+	@echo $(ISOLATION)

@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * lockable.h
+ *	  Declarations shared by the files of the lockable extension.
+ *
+ * Terms used throughout:
+ *
+ *	uid		the name of a locked resource, chosen by the application
+ *			("doc:42"); 1 to LOCKABLE_MAX_NAME_BYTES bytes.
+ *	owner	who holds the lock (a user id, a session key); same limits.
+ *	lease	a lock lasts until expires_at unless renewed; expiry is judged
+ *			by the database clock only (GetCurrentTimestamp()).
+ *	live	a lock with an owner whose expires_at is later than now.
+ *	token	the fencing token of a grant: drawn from one sequence, so
+ *			strictly increasing over every grant the database makes.
+ *
+ * Copyright (c) 2026, lockable developers
+ * Portions Copyright (c) 1996-2022, PostgreSQL Global Development Group
+ *
+ * IDENTIFICATION
+ *	  src/lockable.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCKABLE_H
+#define LOCKABLE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/timestamp.h"
+
+/* Longest uid or owner accepted, in bytes. */
+#define LOCKABLE_MAX_NAME_BYTES 512
+
+/* The NOTIFY channel that grants, releases and breaks are announced on. */
+#define LOCKABLE_CHANNEL "lockable"
+
+/* GUC variables (lockable.c) */
+extern bool lockable_notify;
+extern char *lockable_max_ttl_string;
+
+/* The parsed value of lockable.max_ttl (lockable.c). */
+extern Interval *LockableMaxTtl(void);
+
+#endif							/* LOCKABLE_H */
