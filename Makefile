@@ -11,12 +11,12 @@ DATA = lockable--1.0.sql
 PGFILEDESC = "lockable - lease locks with fencing tokens"
 
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
-REGRESS = setup acquire release admin validation notify security
+REGRESS = setup acquire release admin validation security
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
 # against a running server, "make test" against a throwaway cluster.
-ISOLATION = first_grant acquire_release takeover stale_owner wait_release
+ISOLATION = first_grant acquire_release takeover stale_owner wait_release notify
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 

@@ -70,8 +70,8 @@ check_max_ttl(char **newval, void **extra, GucSource source)
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		FlushErrorState();
-		GUC_check_errdetail("%s", edata->message);
 		FreeErrorData(edata);
+		GUC_check_errdetail("lockable.max_ttl must be an interval, such as \"1 day\" or \"36 hours\".");
 		return false;
 	}
 	PG_END_TRY();

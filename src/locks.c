@@ -293,7 +293,7 @@ LeaseEnd(Interval *ttl, TimestampTz now)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be positive"),
-				 errdetail("The ttl is \"%s\"; none of its fields may be negative.",
+				 errdetail("The ttl is \"%s\"; it must be longer than zero, with no negative field.",
 						   IntervalText(ttl))));
 
 	/*
