@@ -68,3 +68,16 @@ SELECT lockable.lock_verify('rel:3', 'dave', :dave_token) AS after_renewal;
 -- once released, the grant is over
 SELECT lockable.lock_release('rel:3', 'dave');
 SELECT lockable.lock_verify('rel:3', 'dave', :dave_token) AS after_release;
+
+-- a read-only transaction can look locks up, but not change them (25006)
+\set VERBOSITY sqlstate
+BEGIN READ ONLY;
+SELECT lockable.lock_owner('rel:2');
+SELECT lockable.lock_verify('rel:2', 'bob', 1);
+SELECT granted, owner FROM lockable.lock_acquire('rel:2', 'carol');
+SELECT lockable.lock_acquire('rel:read-only', 'carol');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT lockable.lock_release('rel:2', 'bob');
+ROLLBACK;
+SELECT lockable.lock_owner('rel:2');
