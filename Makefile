@@ -16,7 +16,7 @@ REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
 # against a running server, "make test" against a throwaway cluster.
-ISOLATION = first_grant acquire_release takeover stale_owner wait_release notify
+ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race notify
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 

@@ -509,7 +509,30 @@ TryAcquireInSubtransaction(text *uid, text *owner, TimestampTz now,
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 
-	outcome = TryAcquire(uid, owner, now, expires, row);
+	PG_TRY();
+	{
+		outcome = TryAcquire(uid, owner, now, expires, row);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/*
+		 * Close our subtransaction before the error travels on, so that
+		 * whoever catches it (the top level, a savepoint, a PL/pgSQL
+		 * exception block) finds its own transaction state on top.
+		 */
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 
 	if (outcome == ACQUIRE_REFUSED)
 		RollbackAndReleaseCurrentSubTransaction();
