@@ -99,3 +99,18 @@ SELECT lockable.lock_owner('doc:7');
 
 -- tokens only grow: every grant so far, in grant order
 SELECT uid, owner, token FROM lockable.locks ORDER BY token;
+
+-- the functions work the same in SERIALIZABLE and REPEATABLE READ
+-- transactions when nothing races them
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT granted, owner FROM lockable.lock_acquire('doc:ser', 'alice');
+SELECT granted, owner FROM lockable.lock_acquire('doc:ser', 'bob');
+SELECT lockable.lock_owner('doc:ser');
+SELECT lockable.lock_release('doc:ser', 'alice');
+SELECT granted, owner FROM lockable.lock_acquire('doc:ser', 'bob', '1 minute', '1 second');
+COMMIT;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT lockable.lock_owner('doc:ser');
+SELECT lockable.lock_release_all('bob');
+SELECT lockable.lock_sweep() >= 1 AS swept;
+COMMIT;
