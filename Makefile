@@ -5,18 +5,24 @@ EXTENSION = lockable
 MODULE_big = lockable
 OBJS = \
 	src/lockable.o \
-	src/locks.o
+	src/locks.o \
+	src/trigger_cache.o \
+	src/version_check.o \
+	src/enforce_lock.o \
+	src/trigger_setup.o
 
-DATA = lockable--1.0.sql
+DATA = lockable--1.0.sql lockable--1.0--1.1.sql
 PGFILEDESC = "lockable - lease locks with fencing tokens"
 
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
-REGRESS = setup acquire release admin validation security
+REGRESS = setup acquire release admin validation security \
+	version_check enforce_lock trigger_setup upgrade
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
 # against a running server, "make test" against a throwaway cluster.
-ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race notify
+ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race notify \
+	version_race fenced_write
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 

@@ -10,6 +10,10 @@
  *						the cap its DBA chose).
  *	lockable.notify		whether grants, releases and breaks are announced
  *						on the "lockable" NOTIFY channel.
+ *	lockable.owner		the acting lock owner that the enforce_lock trigger
+ *						checks writes against (empty: no owner).
+ *	lockable.token		the fencing token the acting owner writes with
+ *						(empty: none); must be an integer.
  *
  * Copyright (c) 2026, lockable developers
  * Portions Copyright (c) 1996-2022, PostgreSQL Global Development Group
@@ -32,6 +36,8 @@ PG_MODULE_MAGIC;
 
 bool		lockable_notify = true;
 char	   *lockable_max_ttl_string = NULL;
+char	   *lockable_owner = NULL;
+char	   *lockable_token_string = NULL;
 
 /*
  * The value of lockable.max_ttl as an Interval, kept by the check hook in
@@ -39,6 +45,11 @@ char	   *lockable_max_ttl_string = NULL;
  * assign hook.
  */
 static Interval *max_ttl = NULL;
+
+/*
+ * The value of lockable.token, or NULL when it is empty; kept like max_ttl.
+ */
+static int64 *token = NULL;
 
 /* A lease longer than this cannot be configured at all: 100 years. */
 #define LOCKABLE_MAX_TTL_CEILING_DAYS (100 * 365)
@@ -115,6 +126,58 @@ LockableMaxTtl(void)
 }
 
 /*
+ * Parse a lockable.token setting: empty (no token) or a decimal integer.
+ */
+static bool
+check_token(char **newval, void **extra, GucSource source)
+{
+	const char *start = *newval;
+	char	   *end;
+	int64		parsed;
+	int64	   *copy;
+
+	if (start == NULL || *start == '\0')
+	{
+		*extra = NULL;
+		return true;
+	}
+
+	errno = 0;
+	parsed = strtoi64(start, &end, 10);
+	if (errno != 0 || end == start || *end != '\0')
+	{
+		GUC_check_errdetail("lockable.token must be empty or an integer, the fencing token that lock_acquire returned.");
+		return false;
+	}
+
+	copy = (int64 *) malloc(sizeof(int64));
+	if (copy == NULL)
+		return false;
+	*copy = parsed;
+	*extra = copy;
+	return true;
+}
+
+static void
+assign_token(const char *newval, void *extra)
+{
+	token = (int64 *) extra;
+}
+
+/*
+ * LockableToken
+ *		The fencing token the session writes with, if lockable.token is set.
+ */
+bool
+LockableToken(int64 *value)
+{
+	if (token == NULL)
+		return false;
+	*value = *token;
+	return true;
+}
+
+/*
  * Module load callback
  */
 void
@@ -141,6 +204,28 @@ _PG_init(void)
 							 NULL,
 							 NULL,
 							 NULL);
+
+	DefineCustomStringVariable("lockable.owner",
+							   gettext_noop("The lock owner this session writes as, for the enforce_lock trigger."),
+							   gettext_noop("Empty means no owner: rows under a live lock cannot be written."),
+							   &lockable_owner,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL,
+							   NULL,
+							   NULL);
+
+	DefineCustomStringVariable("lockable.token",
+							   gettext_noop("The fencing token this session writes with, for the enforce_lock trigger."),
+							   gettext_noop("Empty means none; otherwise the acting owner must hold the row's live lock with exactly this token."),
+							   &lockable_token_string,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_token,
+							   assign_token,
+							   NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("lockable");

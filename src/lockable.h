@@ -27,7 +27,9 @@
 
 #include "postgres.h"
 
+#include "commands/trigger.h"
 #include "datatype/timestamp.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 /* Longest uid or owner accepted, in bytes. */
@@ -40,7 +42,30 @@
 extern bool lockable_notify;
 extern char *lockable_max_ttl_string;
 
+extern char *lockable_owner;
+extern char *lockable_token_string;
+
 /* The parsed value of lockable.max_ttl (lockable.c). */
 extern Interval *LockableMaxTtl(void);
+
+/* The parsed value of lockable.token; false if it is not set (lockable.c). */
+extern bool LockableToken(int64 *token);
+
+/*
+ * The header of an entry in a trigger function's cache (trigger_cache.c);
+ * the function's own fields follow it.
+ */
+typedef struct TriggerCacheEntry
+{
+	Oid			tgoid;			/* hash key: the trigger's OID */
+	Oid			relid;			/* the table the trigger is on */
+	bool		valid;			/* false until filled in, and after the
+								 * table changes */
+} TriggerCacheEntry;
+
+extern HTAB *CreateTriggerCache(const char *name, Size entrysize);
+extern TriggerCacheEntry *LookupTriggerCache(HTAB *cache,
+											 TriggerData *trigdata,
+											 bool *usable);
 
 #endif							/* LOCKABLE_H */

@@ -1,0 +1,596 @@
+/*-------------------------------------------------------------------------
+ *
+ * enforce_lock.c
+ *	  The enforce_lock trigger: the database refuses a write to a row whose
+ *	  lease lock is held by someone other than the writer.
+ *
+ * Each row names its lock: uid = prefix || column::text (the column's type
+ * output function makes the text, as a cast to text would).  The writer is
+ * whoever the setting lockable.owner names in the writing transaction, and
+ * lockable.token optionally carries the fencing token of its grant.  Before
+ * a row is updated or deleted the trigger looks up the row's lock in
+ * lockable.locks and decides, judging expiry by GetCurrentTimestamp():
+ *
+ *	- live lock held by another owner (or no owner set): refused, 55P03;
+ *	- mode "required": the acting owner must hold the live lock, else 55P03;
+ *	- lockable.token set: the acting owner must hold the live lock with
+ *	  exactly that token, else 55P03 ("stale lock token");
+ *	- otherwise (no lock, released or expired): allowed.  An expired lock
+ *	  protects nothing.
+ *
+ * An UPDATE that changes the lock column is checked against the old and the
+ * new uid: a row cannot be moved out of, or into, a lock someone else holds.
+ *
+ * Row locks on lockable.locks.  A write allowed because the writer holds the
+ * lock relies on that grant until the writer commits.  So the check that
+ * finds the writer's own live grant reads it with FOR SHARE, which is kept
+ * until the writing transaction ends: a takeover after expiry, a release or
+ * a break (all UPDATEs of the lock row) waits for the write to commit or
+ * roll back, and then sees the lease as it is then.  Either the fenced write
+ * commits before the new grant exists, or the writer's check sees the new
+ * grant and is refused; a writer can never commit under a token that was
+ * already superseded.  FOR SHARE, not FOR KEY SHARE: the grant changes only
+ * non-key columns, which FOR KEY SHARE would let through.  Shared row locks
+ * do not conflict, so writers under the same grant do not wait for each
+ * other.  Every other outcome (refused, or allowed because nobody holds the
+ * lock) is decided from a plain read that takes no row lock at all.
+ *
+ * Privileges.  The trigger runs as the user who writes the table, and that
+ * user must not be able to read lockable.locks.  Like the foreign-key
+ * triggers, it switches to the owner of lockable.locks around its two
+ * fixed, fully schema-qualified queries only (SetUserIdAndSecContext with
+ * SECURITY_LOCAL_USERID_CHANGE); the column's output function and
+ * everything else run as the writer.
+ *
+ * Caching.  The column number, output function, prefix and mode are worked
+ * out once per trigger (trigger_cache.c); the queries are prepared once per
+ * backend; the owner of lockable.locks is looked up once per backend and
+ * forgotten on any relcache invalidation of the table.
+ *
+ * Copyright (c) 2026, lockable developers
+ * Portions Copyright (c) 1996-2022, PostgreSQL Global Development Group
+ *
+ * IDENTIFICATION
+ *	  src/enforce_lock.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "lockable.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/* What enforce_lock knows about one trigger (see trigger_cache.c). */
+typedef struct EnforceTrigger
+{
+	TriggerCacheEntry header;
+	AttrNumber	attnum;			/* the column that names the row's lock */
+	bool		typbyval;		/* its type's storage, to compare values */
+	int16		typlen;
+	FmgrInfo	typoutput;		/* its type's output function */
+	char	   *prefix;			/* uid = prefix || value::text */
+	bool		required;		/* mode "required" rather than "if_locked" */
+} EnforceTrigger;
+
+static HTAB *enforce_triggers = NULL;
+
+/*---- Reading lockable.locks ----*/
+
+/*
+ * The two queries of the check.  HELD_BY_ME finds the acting owner's live
+ * grant and share-locks it; PEEK reads the row without locking it.  Every
+ * name and operator is schema-qualified: they run as the owner of
+ * lockable.locks, whatever the writer's search_path.
+ */
+typedef enum EnforceStatement
+{
+	STMT_HELD_BY_ME,
+	STMT_PEEK,
+	NUM_ENFORCE_STATEMENTS
+} EnforceStatement;
+
+static const char *const enforce_sql[NUM_ENFORCE_STATEMENTS] = {
+	/* $1 uid, $2 owner, $3 now */
+	[STMT_HELD_BY_ME] =
+	"SELECT l.token, l.expires_at FROM lockable.locks AS l"
+	" WHERE l.uid OPERATOR(pg_catalog.=) $1"
+	"   AND l.owner OPERATOR(pg_catalog.=) $2"
+	"   AND l.expires_at OPERATOR(pg_catalog.>) $3"
+	" FOR SHARE OF l",
+	/* $1 uid */
+	[STMT_PEEK] =
+	"SELECT l.owner, l.token, l.expires_at FROM lockable.locks AS l"
+	" WHERE l.uid OPERATOR(pg_catalog.=) $1",
+};
+
+static const int enforce_nargs[NUM_ENFORCE_STATEMENTS] = {
+	[STMT_HELD_BY_ME] = 3,
+	[STMT_PEEK] = 1,
+};
+
+static const Oid enforce_argtypes[NUM_ENFORCE_STATEMENTS][3] = {
+	[STMT_HELD_BY_ME] = {TEXTOID, TEXTOID, TIMESTAMPTZOID},
+	[STMT_PEEK] = {TEXTOID},
+};
+
+static SPIPlanPtr enforce_plans[NUM_ENFORCE_STATEMENTS];
+
+/* The owner of lockable.locks, or InvalidOid until looked up. */
+static Oid	locks_relid = InvalidOid;
+static Oid	locks_owner = InvalidOid;
+static bool locks_callback_registered = false;
+
+/* A lock row as one of the queries saw it. */
+typedef struct SeenLock
+{
+	bool		found;			/* is there a row for the uid? */
+	char	   *owner;			/* NULL if released */
+	int64		token;
+	TimestampTz expires_at;
+} SeenLock;
+
+static void
+ForgetLocksOwner(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == locks_relid)
+	{
+		locks_relid = InvalidOid;
+		locks_owner = InvalidOid;
+	}
+}
+
+/*
+ * LocksOwner
+ *		The role that owns lockable.locks, which the lookups run as.
+ */
+static Oid
+LocksOwner(void)
+{
+	if (!locks_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(ForgetLocksOwner, (Datum) 0);
+		locks_callback_registered = true;
+	}
+
+	if (!OidIsValid(locks_owner))
+	{
+		Oid			nspid = get_namespace_oid("lockable", false);
+		Oid			relid = get_relname_relid("locks", nspid);
+		HeapTuple	tuple;
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "table lockable.locks does not exist");
+		tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for relation %u", relid);
+		locks_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		locks_relid = relid;
+		ReleaseSysCache(tuple);
+	}
+	return locks_owner;
+}
+
+/*
+ * RunLockQuery
+ *		Run one of the queries in the current SPI connection and return the
+ *		number of rows.  Under REPEATABLE READ and SERIALIZABLE it reads with
+ *		a fresh snapshot, as the foreign-key checks do: a lock is judged as
+ *		it is now, not as it was when the transaction began.
+ */
+static uint64
+RunLockQuery(EnforceStatement stmt, Datum *values)
+{
+	Snapshot	snapshot = InvalidSnapshot;
+	int			rc;
+
+	if (enforce_plans[stmt] == NULL)
+	{
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare(enforce_sql[stmt], enforce_nargs[stmt],
+						   (Oid *) enforce_argtypes[stmt]);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 enforce_sql[stmt], SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		enforce_plans[stmt] = plan;
+	}
+
+	if (IsolationUsesXactSnapshot())
+		snapshot = GetLatestSnapshot();
+
+	rc = SPI_execute_snapshot(enforce_plans[stmt], values, NULL,
+							  snapshot, InvalidSnapshot, false, false, 1);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_snapshot failed for \"%s\": %s",
+			 enforce_sql[stmt], SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+static Datum
+ResultDatum(int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						 col, isnull);
+}
+
+/*
+ * LookUpLock
+ *		Read the lock of uid.  Returns true if the acting owner holds it live
+ *		(and then the lock row stays share-locked until the transaction
+ *		ends); *seen describes the lock either way, with its strings in
+ *		the caller's memory context.
+ */
+static bool
+LookUpLock(text *uid, const char *owner, SeenLock *seen)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		held = false;
+	bool		isnull;
+
+	memset(seen, 0, sizeof(SeenLock));
+
+	SPI_connect();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(LocksOwner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (owner != NULL)
+		{
+			Datum		values[3] = {
+				PointerGetDatum(uid),
+				CStringGetTextDatum(owner),
+				TimestampTzGetDatum(now)
+			};
+
+			if (RunLockQuery(STMT_HELD_BY_ME, values) == 1)
+			{
+				seen->found = true;
+				seen->owner = MemoryContextStrdup(callercxt, owner);
+				seen->token = DatumGetInt64(ResultDatum(1, &isnull));
+				seen->expires_at = DatumGetTimestampTz(ResultDatum(2, &isnull));
+
+				/*
+				 * Waiting for the row lock may have taken a while; the
+				 * grant counts only if it is still live now.  (If it is
+				 * not, the share lock on an expired row is harmless: no
+				 * one can take it over before we end, and we end soon.)
+				 */
+				held = seen->expires_at > GetCurrentTimestamp();
+				break;
+			}
+		}
+
+		{
+			Datum		values[1] = {PointerGetDatum(uid)};
+
+			if (RunLockQuery(STMT_PEEK, values) == 1)
+			{
+				Datum		holder = ResultDatum(1, &isnull);
+
+				seen->found = true;
+				seen->owner = isnull ? NULL :
+					MemoryContextStrdup(callercxt, TextDatumGetCString(holder));
+				seen->token = DatumGetInt64(ResultDatum(2, &isnull));
+				seen->expires_at = DatumGetTimestampTz(ResultDatum(3, &isnull));
+			}
+		}
+
+		/*
+		 * The acting owner's grant was made between the two queries: look
+		 * again, so that it is share-locked like any other.
+		 */
+		if (owner != NULL && seen->found && seen->owner != NULL &&
+			strcmp(seen->owner, owner) == 0 &&
+			seen->expires_at > GetCurrentTimestamp())
+		{
+			memset(seen, 0, sizeof(SeenLock));
+			continue;
+		}
+		break;
+	}
+
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SPI_finish();
+	return held;
+}
+
+/*---- The checks ----*/
+
+/*
+ * CheckEnforceTriggerCall
+ *		Refuse any use other than BEFORE UPDATE or DELETE ... FOR EACH ROW
+ *		with one to three arguments.
+ */
+static void
+CheckEnforceTriggerCall(FunctionCallInfo fcinfo)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("enforce_lock: must be called as trigger")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("enforce_lock: must be called for each row")));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("enforce_lock: must be called before the change")));
+	if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("enforce_lock: must be called on update or delete")));
+	if (trigdata->tg_trigger->tgnargs < 1 || trigdata->tg_trigger->tgnargs > 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("enforce_lock: must be called with one to three arguments"),
+				 errhint("The arguments are the column that names the row's lock, a uid prefix, and the mode \"if_locked\" or \"required\".")));
+}
+
+/*
+ * ReadEnforceArguments
+ *		Fill in the cache entry from the trigger's arguments and table.
+ */
+static void
+ReadEnforceArguments(EnforceTrigger *entry, TriggerData *trigdata)
+{
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	Trigger    *trigger = trigdata->tg_trigger;
+	const char *colname = trigger->tgargs[0];
+	const char *mode = trigger->tgnargs >= 3 ? trigger->tgargs[2] : "if_locked";
+	Form_pg_attribute attr = NULL;
+	Oid			typoutput;
+	bool		typisvarlena;
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute candidate = TupleDescAttr(tupdesc, i);
+
+		if (!candidate->attisdropped &&
+			strcmp(NameStr(candidate->attname), colname) == 0)
+		{
+			attr = candidate;
+			break;
+		}
+	}
+	if (attr == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						colname, RelationGetRelationName(rel)),
+				 errhint("The first argument of the enforce_lock trigger names the column whose value names the row's lock.")));
+
+	if (strcmp(mode, "required") != 0 && strcmp(mode, "if_locked") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("enforce_lock: invalid mode \"%s\"", mode),
+				 errhint("The mode is \"if_locked\" or \"required\".")));
+
+	getTypeOutputInfo(attr->atttypid, &typoutput, &typisvarlena);
+	fmgr_info_cxt(typoutput, &entry->typoutput, CacheMemoryContext);
+	entry->attnum = attr->attnum;
+	entry->typbyval = attr->attbyval;
+	entry->typlen = attr->attlen;
+
+	/*
+	 * The old prefix string, if any, is not freed: a trigger call further up
+	 * the stack could still point at it.  It is rebuilt only after DDL.
+	 */
+	entry->prefix = MemoryContextStrdup(CacheMemoryContext,
+										trigger->tgnargs >= 2 ? trigger->tgargs[1] : "");
+	entry->required = (strcmp(mode, "required") == 0);
+}
+
+/*
+ * RowLockUid
+ *		The uid of the lock that the row's value names, or NULL if the value
+ *		is NULL.
+ */
+static text *
+RowLockUid(EnforceTrigger *entry, Datum value, bool isnull)
+{
+	char	   *valuetext;
+	size_t		prefixlen;
+	size_t		valuelen;
+	text	   *uid;
+
+	if (isnull)
+		return NULL;
+
+	valuetext = OutputFunctionCall(&entry->typoutput, value);
+	prefixlen = strlen(entry->prefix);
+	valuelen = strlen(valuetext);
+	uid = (text *) palloc(VARHDRSZ + prefixlen + valuelen);
+	SET_VARSIZE(uid, VARHDRSZ + prefixlen + valuelen);
+	memcpy(VARDATA(uid), entry->prefix, prefixlen);
+	memcpy(VARDATA(uid) + prefixlen, valuetext, valuelen);
+	return uid;
+}
+
+static char *
+ColumnName(Relation rel, AttrNumber attnum)
+{
+	return NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname);
+}
+
+/*
+ * CheckRowLock
+ *		Refuse the write of a row of rel under the lock uid (NULL: the row
+ *		names no lock) unless the rules in the file header allow it.
+ */
+static void
+CheckRowLock(Relation rel, EnforceTrigger *entry, text *uid)
+{
+	const char *owner = (lockable_owner != NULL && lockable_owner[0] != '\0') ?
+		lockable_owner : NULL;
+	int64		token = 0;
+	bool		fenced = LockableToken(&token);
+	bool		held;
+	bool		live;
+	char	   *uidtext;
+	SeenLock	seen;
+
+	if (uid == NULL)
+	{
+		if (entry->required || fenced)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("row of table \"%s\" can be written only under its lock",
+							RelationGetRelationName(rel)),
+					 errdetail("Column \"%s\" is null, so the row names no lock.",
+							   ColumnName(rel, entry->attnum)),
+					 errtablecol(rel, entry->attnum)));
+		return;
+	}
+
+	held = LookUpLock(uid, owner, &seen);
+	uidtext = text_to_cstring(uid);
+
+	if (held)
+	{
+		if (fenced && seen.token != token)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("stale lock token for row of table \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("Lock \"%s\" was granted again to \"%s\" with token " INT64_FORMAT "; the write carries token " INT64_FORMAT ".",
+							   uidtext, seen.owner, seen.token, token),
+					 errhint("Set lockable.token to the token of the current grant."),
+					 errtable(rel)));
+		return;
+	}
+
+	live = seen.found && seen.owner != NULL &&
+		seen.expires_at > GetCurrentTimestamp();
+
+	if (fenced)
+	{
+		if (live)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("stale lock token for row of table \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("Lock \"%s\" is held by \"%s\" with token " INT64_FORMAT " until %s; the write carries token " INT64_FORMAT ".",
+							   uidtext, seen.owner, seen.token,
+							   timestamptz_to_str(seen.expires_at), token),
+					 errtable(rel)));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("stale lock token for row of table \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("Lock \"%s\" is not held by anyone; the write carries token " INT64_FORMAT ".",
+							   uidtext, token),
+					 errhint("A lease that expired or was released fences off every write made under it; acquire the lock again."),
+					 errtable(rel)));
+	}
+
+	if (live)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("row of table \"%s\" is locked by \"%s\"",
+						RelationGetRelationName(rel), seen.owner),
+				 errdetail("Lock \"%s\" is held until %s.",
+						   uidtext, timestamptz_to_str(seen.expires_at)),
+				 owner == NULL ?
+				 errhint("The lock holder writes with lockable.owner set to its owner name.") : 0,
+				 errtable(rel)));
+
+	if (entry->required)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("row of table \"%s\" can be written only under its lock",
+						RelationGetRelationName(rel)),
+				 owner == NULL ?
+				 errdetail("Lock \"%s\" is required and lockable.owner is not set.",
+						   uidtext) :
+				 errdetail("Lock \"%s\" is required and \"%s\" does not hold it.",
+						   uidtext, owner),
+				 errhint("Acquire the lock with lockable.lock_acquire() and set lockable.owner to its owner in the writing transaction."),
+				 errtable(rel)));
+}
+
+PG_FUNCTION_INFO_V1(enforce_lock);
+
+/*
+ * enforce_lock() RETURNS trigger
+ *		BEFORE UPDATE OR DELETE ... FOR EACH ROW; arguments: the column
+ *		whose value names the row's lock, a uid prefix (default empty) and
+ *		the mode, "if_locked" (default) or "required".
+ *
+ * Returns the row unchanged if the write is allowed; raises SQLSTATE 55P03
+ * otherwise (see the rules in the file header).
+ */
+Datum
+enforce_lock(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	tupdesc;
+	EnforceTrigger *entry;
+	bool		usable;
+	Datum		oldvalue;
+	bool		oldnull;
+
+	CheckEnforceTriggerCall(fcinfo);
+	rel = trigdata->tg_relation;
+	tupdesc = RelationGetDescr(rel);
+
+	if (enforce_triggers == NULL)
+		enforce_triggers = CreateTriggerCache("lockable enforce_lock triggers",
+											  sizeof(EnforceTrigger));
+	entry = (EnforceTrigger *) LookupTriggerCache(enforce_triggers, trigdata,
+												  &usable);
+	if (!usable)
+	{
+		ReadEnforceArguments(entry, trigdata);
+		entry->header.valid = true;
+	}
+
+	oldvalue = heap_getattr(trigdata->tg_trigtuple, entry->attnum, tupdesc,
+							&oldnull);
+	CheckRowLock(rel, entry, RowLockUid(entry, oldvalue, oldnull));
+
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_trigtuple);
+
+	/* An update that moves the row to another lock needs that one too. */
+	{
+		Datum		newvalue;
+		bool		newnull;
+
+		newvalue = heap_getattr(trigdata->tg_newtuple, entry->attnum, tupdesc,
+								&newnull);
+		if (oldnull != newnull ||
+			(!oldnull && !datumIsEqual(oldvalue, newvalue,
+									   entry->typbyval, entry->typlen)))
+			CheckRowLock(rel, entry, RowLockUid(entry, newvalue, newnull));
+	}
+	return PointerGetDatum(trigdata->tg_newtuple);
+}

@@ -1,0 +1,121 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger_cache.c
+ *	  A backend-local cache of what a trigger function worked out from its
+ *	  trigger's arguments and its table's columns.
+ *
+ * version_check and enforce_lock fire for every row an UPDATE touches.
+ * Finding their column by name, checking its type and looking up its output
+ * function is done once per trigger, not once per row: each trigger function
+ * keeps a hash table keyed by trigger OID whose entries start with a
+ * TriggerCacheEntry header followed by the function's own data.
+ *
+ * Invariant: an entry marked valid describes the trigger's table as it is
+ * now.  Anything that can change a column's name, number or type (ALTER
+ * TABLE, DROP COLUMN, DROP TRIGGER, ...) sends a relcache invalidation for
+ * the table, and the callback registered here marks every entry of that
+ * table invalid, so its next use rebuilds it.  Entries are marked, never
+ * removed, in the callback: a trigger function may still be using its entry
+ * when an invalidation arrives in the middle of its own SPI query.
+ *
+ * Copyright (c) 2026, lockable developers
+ * Portions Copyright (c) 1996-2022, PostgreSQL Global Development Group
+ *
+ * IDENTIFICATION
+ *	  src/trigger_cache.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "lockable.h"
+
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* Every cache created here, so the callback can reach them all. */
+#define MAX_TRIGGER_CACHES 4
+
+static HTAB *trigger_caches[MAX_TRIGGER_CACHES];
+static int	num_trigger_caches = 0;
+static bool callback_registered = false;
+
+/*
+ * InvalidateTriggerCaches
+ *		Relcache callback: mark the entries of relid (of every table when
+ *		relid is InvalidOid) invalid.
+ */
+static void
+InvalidateTriggerCaches(Datum arg, Oid relid)
+{
+	for (int i = 0; i < num_trigger_caches; i++)
+	{
+		HASH_SEQ_STATUS status;
+		TriggerCacheEntry *entry;
+
+		hash_seq_init(&status, trigger_caches[i]);
+		while ((entry = (TriggerCacheEntry *) hash_seq_search(&status)) != NULL)
+		{
+			if (relid == InvalidOid || entry->relid == relid)
+				entry->valid = false;
+		}
+	}
+}
+
+/*
+ * CreateTriggerCache
+ *		A new, empty cache whose entries are entrysize bytes long (a
+ *		TriggerCacheEntry header first).
+ */
+HTAB *
+CreateTriggerCache(const char *name, Size entrysize)
+{
+	HASHCTL		ctl;
+	HTAB	   *cache;
+
+	Assert(entrysize >= sizeof(TriggerCacheEntry));
+	if (num_trigger_caches >= MAX_TRIGGER_CACHES)
+		elog(ERROR, "too many trigger caches");
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(InvalidateTriggerCaches, (Datum) 0);
+		callback_registered = true;
+	}
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = CacheMemoryContext;
+	cache = hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	trigger_caches[num_trigger_caches++] = cache;
+	return cache;
+}
+
+/*
+ * LookupTriggerCache
+ *		The entry of the trigger that fired, created if missing.  *usable is
+ *		set to true if the entry is valid for the trigger's table; otherwise
+ *		the caller must fill in its own fields and then set entry->valid.
+ *		The header's key and relid are set here.
+ */
+TriggerCacheEntry *
+LookupTriggerCache(HTAB *cache, TriggerData *trigdata, bool *usable)
+{
+	Oid			tgoid = trigdata->tg_trigger->tgoid;
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+	TriggerCacheEntry *entry;
+	bool		found;
+
+	entry = (TriggerCacheEntry *) hash_search(cache, &tgoid, HASH_ENTER, &found);
+	if (!found)
+		entry->valid = false;
+
+	/* A trigger OID belongs to one table; checking costs nothing. */
+	*usable = entry->valid && entry->relid == relid;
+	if (!*usable)
+	{
+		entry->relid = relid;
+		entry->valid = false;
+	}
+	return entry;
+}
