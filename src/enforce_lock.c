@@ -479,9 +479,9 @@ CheckRowLock(Relation rel, EnforceTrigger *entry, text *uid)
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("stale lock token for row of table \"%s\"",
 							RelationGetRelationName(rel)),
-					 errdetail("Lock \"%s\" was granted again to \"%s\" with token " INT64_FORMAT "; the write carries token " INT64_FORMAT ".",
+					 errdetail("Lock \"%s\" is held by \"%s\" with token " INT64_FORMAT "; the write carries token " INT64_FORMAT ".",
 							   uidtext, seen.owner, seen.token, token),
-					 errhint("Set lockable.token to the token of the current grant."),
+					 errhint("A token from an earlier grant fences off the writes made under it; use the token of the current grant."),
 					 errtable(rel)));
 		return;
 	}
