@@ -15,16 +15,16 @@ RESET client_min_messages;
 SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
 
-CREATE ROLE lockable_trig_app;
+CREATE ROLE regress_lockable_trig_app;
 CREATE SCHEMA el;
-GRANT USAGE ON SCHEMA el TO lockable_trig_app;
+GRANT USAGE ON SCHEMA el TO regress_lockable_trig_app;
 SET search_path = el, public;
 
 CREATE TABLE orders (id integer PRIMARY KEY, status text);
 INSERT INTO orders VALUES (1, 'new'), (2, 'new'), (3, 'new');
 CREATE TRIGGER orders_lock BEFORE UPDATE OR DELETE ON orders
     FOR EACH ROW EXECUTE FUNCTION lockable.enforce_lock('id', 'order:');
-GRANT SELECT, UPDATE, DELETE ON orders TO lockable_trig_app;
+GRANT SELECT, UPDATE, DELETE ON orders TO regress_lockable_trig_app;
 
 -- Test fixture, as superuser: give a lock a fixed expiry, so that error
 -- details are stable, or end its lease now without anyone releasing it.
@@ -32,7 +32,7 @@ CREATE FUNCTION pin_expiry(lock_uid text, expiry timestamptz) RETURNS void
     LANGUAGE sql
     AS 'UPDATE lockable.locks SET expires_at = expiry WHERE uid = lock_uid';
 
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 -- the writing role cannot read the lock table itself (42501) ...
 \set VERBOSITY sqlstate
 SELECT count(*) FROM lockable.locks;
@@ -46,7 +46,7 @@ RESET ROLE;
 SELECT granted, owner FROM lockable.lock_acquire('order:1', 'alice', '10 minutes');
 SELECT pin_expiry('order:1', '2999-01-01 12:00:00+00');
 
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 -- error: a writer with no lockable.owner cannot write the locked row (55P03)
 UPDATE orders SET status = 'shipped' WHERE id = 1;
 \echo :LAST_ERROR_SQLSTATE
@@ -79,14 +79,14 @@ RESET ROLE;
 
 -- A released lock protects nothing.
 SELECT lockable.lock_release('order:1', 'alice');
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 UPDATE orders SET status = 'returned' WHERE id = 1;
 RESET ROLE;
 
 -- An expired lock protects nothing.
 SELECT granted, owner FROM lockable.lock_acquire('order:1', 'alice', '10 minutes');
 SELECT pin_expiry('order:1', pg_catalog.clock_timestamp() - interval '1 second');
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 UPDATE orders SET status = 'refunded' WHERE id = 1;
 RESET ROLE;
 SELECT id, status FROM orders ORDER BY id;
@@ -96,8 +96,8 @@ CREATE TABLE tasks (id integer PRIMARY KEY, project integer, title text);
 INSERT INTO tasks VALUES (1, 7, 'design'), (2, NULL, 'unfiled');
 CREATE TRIGGER tasks_lock BEFORE UPDATE OR DELETE ON tasks
     FOR EACH ROW EXECUTE FUNCTION lockable.enforce_lock('project', 'project:', 'if_locked');
-GRANT SELECT, UPDATE, DELETE ON tasks TO lockable_trig_app;
-SET ROLE lockable_trig_app;
+GRANT SELECT, UPDATE, DELETE ON tasks TO regress_lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 UPDATE tasks SET title = 'triage' WHERE id = 2;
 RESET ROLE;
 
@@ -106,7 +106,7 @@ DROP TRIGGER tasks_lock ON tasks;
 CREATE TRIGGER tasks_lock BEFORE UPDATE OR DELETE ON tasks
     FOR EACH ROW EXECUTE FUNCTION lockable.enforce_lock('project', 'project:', 'required');
 RESET lockable.owner;
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 -- error: no owner set, and nobody holds the lock (55P03)
 UPDATE tasks SET title = 'build' WHERE id = 1;
 \echo :LAST_ERROR_SQLSTATE
@@ -122,7 +122,7 @@ SELECT granted, owner FROM lockable.lock_acquire('project:7', 'carol', '10 minut
 UPDATE tasks SET title = 'build' WHERE id = 1;
 RESET ROLE;
 SELECT pin_expiry('project:7', pg_catalog.clock_timestamp() - interval '1 second');
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 \set VERBOSITY sqlstate
 -- error: once her lease has expired, carol holds nothing (55P03)
 UPDATE tasks SET title = 'ship' WHERE id = 1;
@@ -137,7 +137,7 @@ SELECT id, project, title FROM tasks ORDER BY id;
 \set VERBOSITY sqlstate
 SELECT token AS alice_token
   FROM lockable.lock_acquire('order:1', 'alice', '10 minutes') \gset
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 SET lockable.owner = 'alice';
 SET lockable.token = :alice_token;
 UPDATE orders SET status = 'fenced write' WHERE id = 1;
@@ -157,14 +157,14 @@ RESET ROLE;
 
 -- Alice's lease runs out (she was paused, say) ...
 SELECT pin_expiry('order:1', pg_catalog.clock_timestamp() - interval '1 second');
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 -- error: ... so her token fences off her writes, taken over or not (55P03)
 UPDATE orders SET status = 'after expiry' WHERE id = 1;
 RESET ROLE;
 -- Bob takes the lock over, with a higher token.
 SELECT granted, owner, token > :alice_token AS higher_token
   FROM lockable.lock_acquire('order:1', 'bob', '10 minutes');
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 -- error: alice's write with her old token is refused (55P03)
 UPDATE orders SET status = 'stale write' WHERE id = 1;
 -- error: even after alice gets the lock back, her old token stays stale (55P03)
@@ -172,7 +172,7 @@ RESET ROLE;
 SELECT lockable.lock_release('order:1', 'bob');
 SELECT token AS alice_new_token
   FROM lockable.lock_acquire('order:1', 'alice', '10 minutes') \gset
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 UPDATE orders SET status = 'stale write' WHERE id = 1;
 -- the new token works
 SET lockable.token = :alice_new_token;
@@ -196,8 +196,8 @@ SET lockable.no_such_setting = 'x';
 
 -- A hostile object on the writer's search_path changes nothing: the trigger's
 -- lookups are schema-qualified down to their operators.
-CREATE SCHEMA hostile AUTHORIZATION lockable_trig_app;
-SET ROLE lockable_trig_app;
+CREATE SCHEMA hostile AUTHORIZATION regress_lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 CREATE FUNCTION hostile.always_equal(text, text) RETURNS boolean
     LANGUAGE sql AS 'SELECT (1 / 0) = 1';
 CREATE OPERATOR hostile.= (LEFTARG = text, RIGHTARG = text,
@@ -205,7 +205,7 @@ CREATE OPERATOR hostile.= (LEFTARG = text, RIGHTARG = text,
 RESET ROLE;
 SELECT granted FROM lockable.lock_acquire('order:1', 'alice', '10 minutes');
 SELECT pin_expiry('order:1', '2999-01-01 12:00:00+00');
-SET ROLE lockable_trig_app;
+SET ROLE regress_lockable_trig_app;
 SET search_path = hostile, pg_catalog, el;
 SET lockable.owner = 'bob';
 -- error: still refused for bob (55P03), and the hostile operator never ran
@@ -308,4 +308,4 @@ SET client_min_messages = warning;
 DROP SCHEMA el CASCADE;
 DROP SCHEMA hostile CASCADE;
 RESET client_min_messages;
-DROP ROLE lockable_trig_app;
+DROP ROLE regress_lockable_trig_app;

@@ -46,6 +46,8 @@ SELECT lockable.lock_break('sec:2');
 RESET ROLE;
 
 -- every function that touches the table runs as its owner, with search_path pinned
+-- (the triggers and their helpers of 1.1 run as the caller; enforce_lock
+-- switches to the table's owner for its lookup only, see enforce_lock.sql)
 SELECT p.proname, p.prosecdef, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'lockable'::regnamespace

@@ -8,11 +8,11 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS lockable;
 RESET client_min_messages;
 
-CREATE ROLE lockable_trig_owner;
-CREATE ROLE lockable_trig_stranger;
+CREATE ROLE regress_lockable_trig_owner;
+CREATE ROLE regress_lockable_trig_stranger;
 -- Names that need quoting, in a schema that needs quoting.
-CREATE SCHEMA "Trig Setup" AUTHORIZATION lockable_trig_owner;
-GRANT USAGE ON SCHEMA "Trig Setup" TO lockable_trig_stranger;
+CREATE SCHEMA "Trig Setup" AUTHORIZATION regress_lockable_trig_owner;
+GRANT USAGE ON SCHEMA "Trig Setup" TO regress_lockable_trig_stranger;
 
 -- The triggers of a table, as PostgreSQL would recreate them.
 CREATE FUNCTION pg_temp.triggers_of(tbl regclass)
@@ -21,7 +21,7 @@ CREATE FUNCTION pg_temp.triggers_of(tbl regclass)
     AS 'SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
          WHERE tgrelid = tbl ORDER BY tgname';
 
-SET ROLE lockable_trig_owner;
+SET ROLE regress_lockable_trig_owner;
 SET search_path = "Trig Setup";
 CREATE TABLE "Order Lines" (id integer PRIMARY KEY, "Note" text);
 INSERT INTO "Order Lines" VALUES (1, 'one'), (2, 'two');
@@ -71,14 +71,14 @@ SELECT * FROM pg_temp.triggers_of('"Order Lines"');
 -- it enforces
 RESET ROLE;
 SELECT granted FROM lockable.lock_acquire('1', 'alice');
-SET ROLE lockable_trig_owner;
+SET ROLE regress_lockable_trig_owner;
 \set VERBOSITY sqlstate
 -- error: line 1 is locked by alice (55P03)
 UPDATE "Order Lines" SET "Note" = 'locked' WHERE id = 1;
 \set VERBOSITY default
 RESET ROLE;
 SELECT lockable.lock_release('1', 'alice');
-SET ROLE lockable_trig_owner;
+SET ROLE regress_lockable_trig_owner;
 
 -- Both helpers on one table.
 SELECT lockable.enable_versioning('"Order Lines"');
@@ -121,8 +121,8 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = '"Bad"'::regclass AND attnum > 0 ORDER BY attnum;
 
 -- Only the table's owner may call the helpers, even with TRIGGER privilege.
-GRANT ALL ON "Order Lines" TO lockable_trig_stranger;
-SET ROLE lockable_trig_stranger;
+GRANT ALL ON "Order Lines" TO regress_lockable_trig_stranger;
+SET ROLE regress_lockable_trig_stranger;
 -- error: not the owner (42501)
 SELECT lockable.enable_versioning('"Order Lines"');
 \echo :LAST_ERROR_SQLSTATE
@@ -134,7 +134,7 @@ SELECT lockable.enable_lock_enforcement('"Order Lines"', 'id');
 -- error: not the owner (42501)
 SELECT lockable.disable_lock_enforcement('"Order Lines"');
 \set VERBOSITY default
-SET ROLE lockable_trig_owner;
+SET ROLE regress_lockable_trig_owner;
 SELECT * FROM pg_temp.triggers_of('"Order Lines"');
 SELECT attname FROM pg_attribute
  WHERE attrelid = '"Order Lines"'::regclass AND attnum > 0 ORDER BY attnum;
@@ -144,5 +144,5 @@ RESET search_path;
 SET client_min_messages = warning;
 DROP SCHEMA "Trig Setup" CASCADE;
 RESET client_min_messages;
-DROP ROLE lockable_trig_owner;
-DROP ROLE lockable_trig_stranger;
+DROP ROLE regress_lockable_trig_owner;
+DROP ROLE regress_lockable_trig_stranger;
