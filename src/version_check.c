@@ -253,7 +253,6 @@ version_check(PG_FUNCTION_ARGS)
 	VersionTrigger *entry;
 	bool		usable;
 	HeapTuple	newtuple;
-	Datum		newvalue;
 	bool		newnull;
 	int64		version;
 	int			attnums[1];
@@ -287,6 +286,7 @@ version_check(PG_FUNCTION_ARGS)
 	{
 		HeapTuple	oldtuple = trigdata->tg_trigtuple;
 		Datum		oldvalue;
+		Datum		newvalue;
 		bool		oldnull;
 
 		newtuple = trigdata->tg_newtuple;
