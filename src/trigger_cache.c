@@ -106,7 +106,8 @@ LookupTriggerCache(HTAB *cache, TriggerData *trigdata, bool *usable)
 	TriggerCacheEntry *entry;
 	bool		found;
 
-	entry = (TriggerCacheEntry *) hash_search(cache, &tgoid, HASH_ENTER, &found);
+	entry = (TriggerCacheEntry *) hash_search(cache, &tgoid, HASH_ENTER,
+											  &found);
 	if (!found)
 		entry->valid = false;
 

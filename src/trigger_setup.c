@@ -73,6 +73,7 @@ OpenOwnTable(Oid relid)
 {
 	char		relkind = get_rel_relkind(relid);
 	char	   *relname = get_rel_name(relid);
+	char	   *nspname;
 	bool		owner;
 
 	if (relname == NULL)
@@ -103,8 +104,8 @@ OpenOwnTable(Oid relid)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s\" was dropped concurrently", relname)));
 
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	return quote_qualified_identifier(nspname, relname);
 }
 
 /*

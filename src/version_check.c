@@ -143,6 +143,12 @@ FindVersionColumn(VersionTrigger *entry, TriggerData *trigdata)
 	entry->typid = attr->atttypid;
 }
 
+static char *
+ColumnName(Relation rel, AttrNumber attnum)
+{
+	return NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname);
+}
+
 static int64
 VersionValue(Datum value, Oid typid)
 {
@@ -200,8 +206,7 @@ NextVersion(int64 version, Oid typid, Relation rel, AttrNumber attnum)
 				 errmsg("version of a row of table \"%s\" is out of range for type %s",
 						RelationGetRelationName(rel), format_type_be(typid)),
 				 errdetail("The row is at version " INT64_FORMAT ", the largest value the column \"%s\" can hold.",
-						   version,
-						   NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname)),
+						   version, ColumnName(rel, attnum)),
 				 errtablecol(rel, attnum)));
 	return version + 1;
 }
@@ -230,7 +235,7 @@ ReportStaleVersion(Relation rel, AttrNumber attnum, Oid typid,
 			 errdetail("The row is at version %s; the update was based on version %s.",
 					   oldtext, newtext),
 			 errhint("Read the row again and reapply the change, or leave column \"%s\" out of the update to overwrite unconditionally.",
-					 NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname)),
+					 ColumnName(rel, attnum)),
 			 errtablecol(rel, attnum)));
 }
 
@@ -300,8 +305,8 @@ version_check(PG_FUNCTION_ARGS)
 							   oldvalue, oldnull, newvalue, newnull);
 
 		/* A row that never had a version is at version 0. */
-		version = NextVersion(oldnull ? 0 : VersionValue(oldvalue, entry->typid),
-							  entry->typid, rel, entry->attnum);
+		version = oldnull ? 0 : VersionValue(oldvalue, entry->typid);
+		version = NextVersion(version, entry->typid, rel, entry->attnum);
 	}
 
 	attnums[0] = entry->attnum;
