@@ -262,6 +262,8 @@ UPDATE sessions SET data = 'z';
 CREATE TABLE misuse (id integer);
 INSERT INTO misuse VALUES (1);
 \set VERBOSITY sqlstate
+-- error: called directly, not as a trigger (39P01)
+SELECT lockable.enforce_lock();
 CREATE TRIGGER t AFTER UPDATE ON misuse
     FOR EACH ROW EXECUTE FUNCTION lockable.enforce_lock('id');
 -- error: fired AFTER the change (39P01)
