@@ -24,5 +24,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$LOCKABLE_DJANGO_DB" \
     -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC" \
     -c "ALTER SCHEMA public OWNER TO $LOCKABLE_DJANGO_ROLE"
 
-# Debian's interpreter, where apt installed the packages.
+# Debian's interpreter, where apt installed the packages; no bytecode files
+# left in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 /usr/bin/python3 test/django/check_triggers.py
