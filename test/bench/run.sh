@@ -1,0 +1,558 @@
+#!/usr/bin/env bash
+# test/bench/run.sh: the benchmark harness behind "make bench" (issue 5).
+#
+#   test/bench/run.sh [--smoke] [--duration SECS] [--runs N]
+#                     [--scale-cycles N] [--scale-uids N] [--live-locks N]
+#
+# Starts a throwaway cluster (fsync on, so that synchronous_commit = on
+# means a real flush) and a Redis server on 127.0.0.1 at a port it picks,
+# then measures, with pgbench (4 clients, prepared statements) and
+# redis-benchmark (4 clients):
+#
+#   - lockable's C functions, the PL/pgSQL implementation of the same
+#     contract in plpgsql_baseline.sql, the raw single-statement upsert,
+#     PostgreSQL's advisory locks and Redis SET NX PX, on: fresh grants
+#     over many uids, renewals, contended tries over 4 hot uids,
+#     acquire + release cycles and lock_owner look-ups;
+#   - UPDATE of a table with lockable.version_check, with
+#     lockable.enforce_lock, and with no trigger;
+#   - the cost of notifications (lockable.notify on vs off);
+#   - a scale check: table growth and HOT updates over many cycles, and
+#     acquire latency with many live locks against few.
+#
+# Every figure is the median of --runs runs per system, run alternately
+# (A B C A B C ...) so that drift of the machine cancels out; everything is
+# measured with synchronous_commit off (CPU cost) and on (durable cost).
+# Prints Markdown tables and the issue's targets with MET / NOT MET.
+#
+# --smoke (used by test/suites/90-bench-smoke.sh) runs every scenario for
+# about a second, once, at small scale, and checks no targets: it exists so
+# that the harness cannot rot.  Any scenario that errors fails the run.
+#
+# Environment: LOCKABLE_BENCH_DURATION, LOCKABLE_BENCH_RUNS,
+# LOCKABLE_BENCH_SCALE_CYCLES set the same values as the options (so that
+# "LOCKABLE_BENCH_DURATION=2 make bench" is a quick run).
+source "$(dirname "$0")/../lib.sh"
+BENCH_DIR="$LOCKABLE_TOP/test/bench"
+
+smoke=false
+duration=${LOCKABLE_BENCH_DURATION:-5}
+runs=${LOCKABLE_BENCH_RUNS:-3}
+scale_cycles=${LOCKABLE_BENCH_SCALE_CYCLES:-1000000}
+scale_uids=10000
+live_locks=1000000
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --smoke)
+        smoke=true
+        duration=1
+        runs=1
+        scale_cycles=20000
+        scale_uids=1000
+        live_locks=10000
+        ;;
+    --duration) duration=$2; shift ;;
+    --runs) runs=$2; shift ;;
+    --scale-cycles) scale_cycles=$2; shift ;;
+    --scale-uids) scale_uids=$2; shift ;;
+    --live-locks) live_locks=$2; shift ;;
+    *)
+        echo "usage: $0 [--smoke] [--duration SECS] [--runs N] [--scale-cycles N] [--scale-uids N] [--live-locks N]" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+
+CLIENTS=4
+THREADS=2
+if $smoke; then
+    FRESH_UIDS=2000
+else
+    FRESH_UIDS=100000
+fi
+FEW_LIVE_LOCKS=1000
+DOCS=10000
+
+EnsureServer
+EnsurePackages "postgresql-client-$PG_MAJOR" redis-server redis-tools
+
+WORK=$(mktemp -d /tmp/lockable-bench.XXXXXX)
+chmod 755 "$WORK"
+REDIS_PORT=
+REDIS_DIR="$WORK/redis"
+ADVISORY_HOLDER_PID=
+
+Cleanup() {
+    if [ -n "$ADVISORY_HOLDER_PID" ]; then
+        kill "$ADVISORY_HOLDER_PID" 2>/dev/null || true
+        wait "$ADVISORY_HOLDER_PID" 2>/dev/null || true
+    fi
+    StopRedis
+    StopCluster
+    rm -rf "$WORK"
+}
+
+#---- Redis ----
+
+# StartRedis: a Redis server on 127.0.0.1 only, at a free port we pick, with
+# no persistence (SetRedisDurable switches it to fsync-every-write).
+StartRedis() {
+    local try port
+    mkdir -p "$REDIS_DIR"
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        port=$((30000 + RANDOM % 20000))
+        # A port someone answers on is taken.
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            continue
+        fi
+        if redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes \
+            --save '' --appendonly no --dir "$REDIS_DIR" \
+            --daemonize yes --pidfile "$REDIS_DIR/redis.pid" \
+            --logfile "$REDIS_DIR/redis.log" >/dev/null; then
+            local i
+            for i in $(seq 50); do
+                if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
+                    REDIS_PORT=$port
+                    return 0
+                fi
+                sleep 0.1
+            done
+        fi
+    done
+    echo "could not start redis-server" >&2
+    cat "$REDIS_DIR/redis.log" >&2 || true
+    return 1
+}
+
+StopRedis() {
+    [ -n "$REDIS_PORT" ] || return 0
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    if [ -f "$REDIS_DIR/redis.pid" ]; then
+        kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    fi
+    REDIS_PORT=
+}
+
+Rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# SetRedisDurable on|off: append-only file fsynced on every write, or none.
+SetRedisDurable() {
+    if [ "$1" = on ]; then
+        Rcli config set appendfsync always >/dev/null
+        Rcli config set appendonly yes >/dev/null
+        # Wait for the initial rewrite of the append-only file to finish.
+        while Rcli info persistence | grep -q 'aof_rewrite_in_progress:1'; do
+            sleep 0.1
+        done
+    else
+        Rcli config set appendonly no >/dev/null
+    fi
+}
+
+#---- PostgreSQL ----
+
+Psql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+# Setup: the bench database, with lockable, the PL/pgSQL baseline, the peers'
+# tables and the tables for the UPDATE scenarios.
+Setup() {
+    Psql -d postgres -c "CREATE DATABASE bench"
+    Psql -d bench -c "CREATE EXTENSION lockable"
+    Psql -d bench -f "$BENCH_DIR/plpgsql_baseline.sql"
+    Psql -d bench -v fresh="$FRESH_UIDS" -v docs="$DOCS" -f "$BENCH_DIR/setup.sql"
+    if [ "$(Psql -d bench -Atc "SELECT pg_catalog.to_regproc('lockable.enable_versioning') IS NOT NULL
+                                  AND pg_catalog.to_regproc('lockable.enable_lock_enforcement') IS NOT NULL")" = t ]; then
+        HAVE_TRIGGERS=true
+        Psql -d bench -v docs="$DOCS" -f "$BENCH_DIR/setup_triggers.sql"
+    else
+        HAVE_TRIGGERS=false
+    fi
+    Psql -d bench -c "VACUUM ANALYZE"
+}
+
+#---- Measurements ----
+
+declare -A RESULT       # "sync|scenario|system" -> median TPS
+declare -A SAMPLES      # same key -> space-separated TPS of every run
+
+# RunPgbench SYNC SCRIPT [NOTIFY]: one pgbench run; prints its TPS.
+RunPgbench() {
+    local sync=$1 script=$2 notify=${3:-off} options out
+    options="-c synchronous_commit=$sync -c lockable.notify=$notify"
+    # The acting owner of the UPDATE scenarios holds every document's lock.
+    [[ $script == update-* ]] && options+=" -c lockable.owner=app"
+    out=$(PGOPTIONS="$options" \
+        pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$duration" \
+        -f "$BENCH_DIR/scripts/$script.sql" -D fresh="$FRESH_UIDS" \
+        -D docs="$DOCS" bench 2>&1) || {
+        echo "pgbench failed for $script (synchronous_commit=$sync):" >&2
+        echo "$out" >&2
+        return 1
+    }
+    if echo "$out" | grep -q 'number of failed transactions: [1-9]'; then
+        echo "pgbench reported failed transactions for $script:" >&2
+        echo "$out" >&2
+        return 1
+    fi
+    echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'
+}
+
+# RunRedis COMMAND...: one redis-benchmark run of about $duration seconds;
+# prints requests per second.  The first call per command calibrates -n.
+declare -A REDIS_N
+RunRedis() {
+    local key="$*" n rps
+    n=${REDIS_N[$key]:-}
+    if [ -z "$n" ]; then
+        rps=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CLIENTS" \
+            -n 20000 -r "$REDIS_KEYSPACE" --csv "$@" | RedisRps)
+        n=$(awk -v r="$rps" -v d="$duration" 'BEGIN { n = int(r * d); print (n < 20000 ? 20000 : n) }')
+        REDIS_N[$key]=$n
+    fi
+    redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CLIENTS" \
+        -n "$n" -r "$REDIS_KEYSPACE" --csv "$@" | RedisRps
+}
+
+RedisRps() {
+    awk -F'","' 'NR == 2 { print $2 + 0 }'
+}
+
+REDIS_RELEASE_SCRIPT="if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+REDIS_RENEW_SCRIPT="if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+
+# Measure SYNC SYSTEM: one run of one system of the current scenario.
+Measure() {
+    local sync=$1 system=$2
+    case "$system" in
+    redis-acquire)
+        REDIS_KEYSPACE=$FRESH_UIDS RunRedis SET 'f:__rand_int__' c1 NX PX 1 ;;
+    redis-renew)
+        REDIS_KEYSPACE=100 RunRedis EVAL "$REDIS_RENEW_SCRIPT" 1 'r:__rand_int__' c1 3600000 ;;
+    redis-contended)
+        REDIS_KEYSPACE=4 RunRedis SET 'h:__rand_int__' c1 NX PX 60000 ;;
+    redis-release)
+        REDIS_KEYSPACE=$FRESH_UIDS RunRedis EVAL "$REDIS_RELEASE_SCRIPT" 1 'y:__rand_int__' c1 ;;
+    redis-owner)
+        REDIS_KEYSPACE=$DOCS RunRedis GET 'o:__rand_int__' ;;
+    *:notify)
+        RunPgbench "$sync" "${system%:notify}" on ;;
+    *)
+        RunPgbench "$sync" "$system" ;;
+    esac
+}
+
+# Compare SYNC SCENARIO SYSTEM...: run the systems alternately $runs times
+# and record the median TPS of each.
+Compare() {
+    local sync=$1 scenario=$2 run system tps
+    shift 2
+    for ((run = 1; run <= runs; run++)); do
+        for system in "$@"; do
+            tps=$(Measure "$sync" "$system")
+            [ -n "$tps" ] || { echo "no figure for $scenario/$system" >&2; return 1; }
+            SAMPLES["$sync|$scenario|$system"]+="$tps "
+        done
+    done
+    for system in "$@"; do
+        RESULT["$sync|$scenario|$system"]=$(Median ${SAMPLES["$sync|$scenario|$system"]})
+    done
+    printf '%-9s %-22s' "$sync" "$scenario" >&2
+    for system in "$@"; do
+        printf ' %s=%s' "$system" "${RESULT["$sync|$scenario|$system"]}" >&2
+    done
+    echo >&2
+}
+
+Median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# The Redis acquire + release cycle is derived from its two halves, each
+# one round trip: 1 / (1 / SET + 1 / release script).
+DeriveRedisCycle() {
+    local sync=$1 a r
+    a=${RESULT["$sync|cycle-redis|redis-acquire"]}
+    r=${RESULT["$sync|cycle-redis|redis-release"]}
+    RESULT["$sync|cycle|redis"]=$(awk -v a="$a" -v r="$r" 'BEGIN { printf "%.1f", 1 / (1 / a + 1 / r) }')
+}
+
+MeasureAll() {
+    local sync
+    for sync in off on; do
+        Say "synchronous_commit = $sync"
+        SetRedisDurable "$sync"
+        Compare "$sync" fresh acquire plpgsql-acquire upsert-acquire advisory-acquire redis-acquire
+        Compare "$sync" renew renew plpgsql-renew upsert-renew redis-renew
+        Compare "$sync" contended contended plpgsql-contended upsert-contended advisory-contended redis-contended
+        Compare "$sync" cycle cycle plpgsql-cycle upsert-cycle advisory-cycle
+        Compare "$sync" cycle-redis redis-acquire redis-release
+        DeriveRedisCycle "$sync"
+        Compare "$sync" owner owner plpgsql-owner upsert-owner redis-owner
+        Compare "$sync" notify acquire acquire:notify cycle cycle:notify plpgsql-cycle plpgsql-cycle:notify
+        if $HAVE_TRIGGERS; then
+            Compare "$sync" update update-plain update-versioned update-enforced
+        fi
+    done
+}
+
+#---- Scale check ----
+
+# Scale: cycles over many uids (table growth, HOT updates), then acquire
+# latency with few and with many live locks.
+SCALE=()
+ScaleCheck() {
+    local size_first size_after upd_before hot_before upd hot per_client
+    Say "scale check: $scale_cycles acquire/release cycles over $scale_uids uids"
+    Psql -d postgres -c "CREATE DATABASE scale"
+    Psql -d scale -c "CREATE EXTENSION lockable"
+    # The first pass: every uid granted and released once.
+    PGOPTIONS="-c lockable.notify=off -c synchronous_commit=off" Psql -d scale -c "
+        SELECT pg_catalog.count(*)
+          FROM pg_catalog.generate_series(1, $scale_uids) AS g,
+               LATERAL lockable.lock_acquire('s:' || g, 'first') AS a,
+               LATERAL lockable.lock_release('s:' || g, 'first') AS r" >/dev/null
+    size_first=$(RelationSize scale)
+    Psql -d scale -c "SELECT pg_catalog.pg_stat_force_next_flush()" >/dev/null
+    read -r upd_before hot_before < <(UpdateCounts scale)
+
+    per_client=$(((scale_cycles + CLIENTS - 1) / CLIENTS))
+    PGOPTIONS="-c synchronous_commit=off -c lockable.notify=off" \
+        pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -t "$per_client" \
+        -f "$BENCH_DIR/scripts/scale-cycle.sql" -D uids="$scale_uids" scale \
+        >"$WORK/scale.out" 2>&1 || { cat "$WORK/scale.out" >&2; return 1; }
+    sleep 1
+    size_after=$(RelationSize scale)
+    read -r upd hot < <(UpdateCounts scale)
+    upd=$((upd - upd_before))
+    hot=$((hot - hot_before))
+    SCALE_SIZE_FIRST=$size_first
+    SCALE_SIZE_AFTER=$size_after
+    SCALE_UPDATES=$upd
+    SCALE_HOT=$hot
+    SCALE_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/scale.out")
+
+    Say "acquire latency: $FEW_LIVE_LOCKS vs $live_locks live locks"
+    LatencyDatabase lat_few "$FEW_LIVE_LOCKS"
+    LatencyDatabase lat_many "$live_locks"
+    local run db
+    for ((run = 1; run <= runs; run++)); do
+        for db in lat_few lat_many; do
+            LatencyRun "$db" "$run"
+        done
+    done
+    LAT_FEW_P99=$(Percentile 99 "$WORK"/lat/lat_few.*)
+    LAT_MANY_P99=$(Percentile 99 "$WORK"/lat/lat_many.*)
+    LAT_FEW_AVG=$(Percentile avg "$WORK"/lat/lat_few.*)
+    LAT_MANY_AVG=$(Percentile avg "$WORK"/lat/lat_many.*)
+}
+
+RelationSize() {
+    Psql -d "$1" -Atc "SELECT pg_catalog.pg_table_size('lockable.locks')
+                            + pg_catalog.pg_indexes_size('lockable.locks')"
+}
+
+UpdateCounts() {
+    Psql -d "$1" -AtF' ' -c "SELECT n_tup_upd, n_tup_hot_upd
+                              FROM pg_catalog.pg_stat_user_tables
+                             WHERE relid = 'lockable.locks'::pg_catalog.regclass"
+}
+
+# LatencyDatabase DB LIVE: a database whose lock table holds LIVE live locks
+# (rows written directly, as the superuser, in the shape lock_acquire gives
+# them) and $scale_uids released uids for the measured grants.
+LatencyDatabase() {
+    local db=$1 live=$2
+    Psql -d postgres -c "CREATE DATABASE $db"
+    Psql -d "$db" -c "CREATE EXTENSION lockable"
+    Psql -d "$db" -c "
+        INSERT INTO lockable.locks (uid, owner, token, acquired_at, expires_at)
+        SELECT 'live:' || g, 'holder', pg_catalog.nextval('lockable.token_seq'),
+               pg_catalog.now(), pg_catalog.now() + interval '1 day'
+          FROM pg_catalog.generate_series(1, $live) AS g;
+        INSERT INTO lockable.locks (uid, owner, token, acquired_at, expires_at)
+        SELECT 'g:' || g, NULL, pg_catalog.nextval('lockable.token_seq'),
+               pg_catalog.now(), pg_catalog.now()
+          FROM pg_catalog.generate_series(1, $scale_uids) AS g;"
+    Psql -d "$db" -c "VACUUM ANALYZE lockable.locks"
+    # Read the whole table and index once, so both start cached.
+    Psql -d "$db" -c "SELECT pg_catalog.count(*) FROM lockable.locks WHERE uid > ''" >/dev/null
+}
+
+LatencyRun() {
+    local db=$1 run=$2 out
+    mkdir -p "$WORK/lat"
+    out=$(cd "$WORK/lat" && PGOPTIONS="-c synchronous_commit=off -c lockable.notify=off" \
+        pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$duration" \
+        -l --log-prefix="$db.$run" -f "$BENCH_DIR/scripts/latency-acquire.sql" \
+        -D uids="$scale_uids" "$db" 2>&1) || {
+        echo "$out" >&2
+        return 1
+    }
+}
+
+# Percentile P|avg FILE...: the P-th percentile (or the mean) of the
+# per-transaction latencies in pgbench logs, in milliseconds.
+Percentile() {
+    local p=$1
+    shift
+    cat "$@" | awk '{ print $3 }' | sort -n | awk -v p="$p" '
+        { v[NR] = $1; sum += $1 }
+        END {
+            if (NR == 0) { print "nan"; exit }
+            if (p == "avg") { printf "%.3f", sum / NR / 1000; exit }
+            i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1
+            printf "%.3f", v[i] / 1000
+        }'
+}
+
+#---- Report ----
+
+Ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'
+}
+
+Fmt() {
+    if [ -z "${1:-}" ]; then echo "n/a"; else awk -v v="$1" 'BEGIN { printf "%.0f", v }'; fi
+}
+
+R() { echo "${RESULT["$1"]:-}"; }
+
+Report() {
+    local sync
+    Say "results"
+    echo
+    echo "Transactions per second (pgbench: $CLIENTS clients, -M prepared; redis-benchmark: $CLIENTS clients), median of $runs alternating runs of ${duration}s; lockable.notify = off unless stated."
+    for sync in off on; do
+        echo
+        echo "#### synchronous_commit = $sync$([ "$sync" = on ] && echo " (Redis: appendfsync always)" || echo " (Redis: no persistence)")"
+        echo
+        echo "| scenario | lockable (C) | PL/pgSQL | raw upsert | advisory lock | Redis | C / PL/pgSQL | C / upsert |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        Row "$sync" "fresh grant (acquire)" fresh acquire plpgsql-acquire upsert-acquire advisory-acquire redis-acquire
+        Row "$sync" "renewal by the holder" renew renew plpgsql-renew upsert-renew "" redis-renew
+        Row "$sync" "contended try, 4 hot uids" contended contended plpgsql-contended upsert-contended advisory-contended redis-contended
+        Row "$sync" "acquire + release cycle" cycle cycle plpgsql-cycle upsert-cycle advisory-cycle redis
+        Row "$sync" "lock_owner look-up" owner owner plpgsql-owner upsert-owner "" redis-owner
+        echo
+        echo "| notifications (lockable.notify) | off | on | on / off |"
+        echo "|---|---:|---:|---:|"
+        NotifyRow "$sync" "lockable fresh grant" acquire
+        NotifyRow "$sync" "lockable acquire + release cycle" cycle
+        NotifyRow "$sync" "PL/pgSQL acquire + release cycle" plpgsql-cycle
+        echo
+        echo "| UPDATE of one row by primary key | TPS | / no trigger |"
+        echo "|---|---:|---:|"
+        if $HAVE_TRIGGERS; then
+            local base=${RESULT["$sync|update|update-plain"]}
+            echo "| no trigger | $(Fmt "$base") | 1.00 |"
+            echo "| lockable.version_check | $(Fmt "$(R "$sync|update|update-versioned")") | $(Ratio "$(R "$sync|update|update-versioned")" "$base") |"
+            echo "| lockable.enforce_lock (holder writes) | $(Fmt "$(R "$sync|update|update-enforced")") | $(Ratio "$(R "$sync|update|update-enforced")" "$base") |"
+        else
+            echo "| no trigger / version_check / enforce_lock | n/a (triggers not installed) | n/a |"
+        fi
+    done
+    echo
+    echo "Redis acquire + release is derived from its two round trips: 1 / (1 / SET NX PX + 1 / compare-and-delete script)."
+    echo "Advisory grant and contended rows use pg_try_advisory_xact_lock (released at commit); its cycle row is pg_try_advisory_lock + pg_advisory_unlock."
+
+    echo
+    echo "#### Scale"
+    echo
+    echo "| check | figure | target | |"
+    echo "|---|---:|---:|---|"
+    echo "| $scale_cycles acquire/release cycles over $scale_uids uids | $(Fmt "$SCALE_TPS") cycles/s | | |"
+    echo "| lockable.locks table + index after first pass | $((SCALE_SIZE_FIRST / 1024)) kB | | |"
+    echo "| ... after all cycles | $((SCALE_SIZE_AFTER / 1024)) kB ($(Ratio "$SCALE_SIZE_AFTER" "$SCALE_SIZE_FIRST")x) | <= 2x | $(Verdict "$(Ratio "$SCALE_SIZE_AFTER" "$SCALE_SIZE_FIRST")" le 2) |"
+    echo "| HOT updates | $SCALE_HOT of $SCALE_UPDATES ($(awk -v h="$SCALE_HOT" -v u="$SCALE_UPDATES" 'BEGIN { printf "%.1f", u ? 100 * h / u : 0 }')%) | >= 90% | $(Verdict "$(Ratio "$SCALE_HOT" "$SCALE_UPDATES")" ge 0.90) |"
+    echo "| acquire latency, $FEW_LIVE_LOCKS live locks: avg / p99 | $LAT_FEW_AVG / $LAT_FEW_P99 ms | | |"
+    echo "| acquire latency, $live_locks live locks: avg / p99 | $LAT_MANY_AVG / $LAT_MANY_P99 ms ($(Ratio "$LAT_MANY_P99" "$LAT_FEW_P99")x) | <= 1.5x | $(Verdict "$(Ratio "$LAT_MANY_P99" "$LAT_FEW_P99")" le 1.5) |"
+
+    echo
+    echo "#### Targets"
+    echo
+    echo "| target | ratio | |"
+    echo "|---|---:|---|"
+    Target "acquire >= 1.5x PL/pgSQL (sync off)" "$(Ratio "$(R "off|fresh|acquire")" "$(R "off|fresh|plpgsql-acquire")")" 1.5
+    Target "acquire >= 0.9x raw upsert (sync off)" "$(Ratio "$(R "off|fresh|acquire")" "$(R "off|fresh|upsert-acquire")")" 0.9
+    Target "acquire + release >= 1.5x PL/pgSQL (sync off)" "$(Ratio "$(R "off|cycle|cycle")" "$(R "off|cycle|plpgsql-cycle")")" 1.5
+    if $HAVE_TRIGGERS; then
+        Target "versioned UPDATE >= 0.97x no trigger (sync off)" "$(Ratio "$(R "off|update|update-versioned")" "$(R "off|update|update-plain")")" 0.97
+        Target "enforced UPDATE >= 0.95x no trigger (sync off)" "$(Ratio "$(R "off|update|update-enforced")" "$(R "off|update|update-plain")")" 0.95
+    else
+        echo "| versioned UPDATE >= 0.97x no trigger (sync off) | n/a (triggers not installed) | |"
+        echo "| enforced UPDATE >= 0.95x no trigger (sync off) | n/a (triggers not installed) | |"
+    fi
+    Target "acquire >= 0.95x raw upsert (sync on)" "$(Ratio "$(R "on|fresh|acquire")" "$(R "on|fresh|upsert-acquire")")" 0.95
+}
+
+Row() {
+    local sync=$1 label=$2 scenario=$3 c=$4 p=$5 u=$6 a=$7 r=$8
+    local vc vp vu va vr
+    vc=$(R "$sync|$scenario|$c")
+    vp=$(R "$sync|$scenario|$p")
+    vu=$(R "$sync|$scenario|$u")
+    va=$([ -n "$a" ] && R "$sync|$scenario|$a" || true)
+    if [ "$r" = redis ]; then vr=$(R "$sync|$scenario|redis"); else vr=$(R "$sync|$scenario|$r"); fi
+    echo "| $label | $(Fmt "$vc") | $(Fmt "$vp") | $(Fmt "$vu") | $(Fmt "$va") | $(Fmt "$vr") | $(Ratio "$vc" "$vp") | $(Ratio "$vc" "$vu") |"
+}
+
+NotifyRow() {
+    local off on
+    off=$(R "$1|notify|$3")
+    on=$(R "$1|notify|$3:notify")
+    echo "| $2 | $(Fmt "$off") | $(Fmt "$on") | $(Ratio "$on" "$off") |"
+}
+
+Verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+        if (v == "n/a") { print "n/a"; exit }
+        ok = (op == "le") ? (v <= t) : (v >= t)
+        print ok ? "MET" : "NOT MET" }'
+}
+
+TARGETS_MET=0
+TARGETS_TOTAL=0
+Target() {
+    local verdict
+    verdict=$(Verdict "$2" ge "$3")
+    TARGETS_TOTAL=$((TARGETS_TOTAL + 1))
+    [ "$verdict" = MET ] && TARGETS_MET=$((TARGETS_MET + 1))
+    echo "| $1 | $2 | $verdict |"
+}
+
+#---- Main ----
+
+trap Cleanup EXIT
+LOCKABLE_FSYNC=${LOCKABLE_FSYNC:-on} StartCluster \
+    "shared_buffers = 512MB" \
+    "max_wal_size = 8GB" \
+    "checkpoint_timeout = 30min" \
+    "lockable.notify = off"
+trap Cleanup EXIT
+StartRedis
+
+Say "setting up (duration ${duration}s, $runs runs, $CLIENTS clients)"
+Setup
+$HAVE_TRIGGERS || echo "triggers not installed: UPDATE scenarios reported as n/a"
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" eval \
+    "for i = 0, 3 do redis.call('set', string.format('h:%012d', i), 'holder', 'PX', 3600000) end
+     for i = 0, 99 do redis.call('set', string.format('r:%012d', i), 'c1', 'PX', 3600000) end
+     for i = 0, tonumber(ARGV[1]) - 1, 2 do redis.call('set', string.format('o:%012d', i), 'holder', 'PX', 3600000) end
+     return 1" 0 "$DOCS" >/dev/null
+
+# A session that holds the 4 hot advisory locks for the contended scenario.
+psql -X -q -d bench -c "SELECT pg_catalog.pg_advisory_lock(k) FROM pg_catalog.generate_series(1001, 1004) AS k" \
+    -c "SELECT pg_catalog.pg_sleep(86400)" >/dev/null 2>&1 &
+ADVISORY_HOLDER_PID=$!
+
+START=$(date +%s)
+MeasureAll
+ScaleCheck
+Report
+echo
+echo "Measured in $(( $(date +%s) - START ))s on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(psql -X -Atc 'SHOW server_version' -d postgres | sed 's/ .*//')."
+if ! $smoke; then
+    echo "$TARGETS_MET of $TARGETS_TOTAL throughput targets met."
+fi
