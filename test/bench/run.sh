@@ -3,6 +3,10 @@
 #
 #   test/bench/run.sh [--smoke] [--duration SECS] [--runs N]
 #                     [--scale-cycles N] [--scale-uids N] [--live-locks N]
+#                     [--only SCENARIO,...] [--sync off|on] [--no-scale]
+#
+# (--only, --sync and --no-scale are for development: e.g. "--only
+# fresh,cycle --sync off --no-scale" measures just those scenarios.)
 #
 # Starts a throwaway cluster (fsync on, so that synchronous_commit = on
 # means a real flush) and a Redis server on 127.0.0.1 at a port it picks,
@@ -41,6 +45,9 @@ runs=${LOCKABLE_BENCH_RUNS:-3}
 scale_cycles=${LOCKABLE_BENCH_SCALE_CYCLES:-1000000}
 scale_uids=10000
 live_locks=1000000
+only=
+sync_modes="off on"
+scale=true
 while [ $# -gt 0 ]; do
     case "$1" in
     --smoke)
@@ -56,8 +63,11 @@ while [ $# -gt 0 ]; do
     --scale-cycles) scale_cycles=$2; shift ;;
     --scale-uids) scale_uids=$2; shift ;;
     --live-locks) live_locks=$2; shift ;;
+    --only) only=",$2,"; shift ;;
+    --sync) sync_modes=$2; shift ;;
+    --no-scale) scale=false ;;
     *)
-        echo "usage: $0 [--smoke] [--duration SECS] [--runs N] [--scale-cycles N] [--scale-uids N] [--live-locks N]" >&2
+        echo "usage: $0 [--smoke] [--duration SECS] [--runs N] [--scale-cycles N] [--scale-uids N] [--live-locks N] [--only SCENARIO,...] [--sync off|on] [--no-scale]" >&2
         exit 2
         ;;
     esac
@@ -247,6 +257,7 @@ Measure() {
 Compare() {
     local sync=$1 scenario=$2 run system tps
     shift 2
+    [ -z "$only" ] || [[ $only == *",${scenario%-redis},"* ]] || return 0
     for ((run = 1; run <= runs; run++)); do
         for system in "$@"; do
             tps=$(Measure "$sync" "$system")
@@ -280,7 +291,7 @@ DeriveRedisCycle() {
 
 MeasureAll() {
     local sync
-    for sync in off on; do
+    for sync in $sync_modes; do
         Say "synchronous_commit = $sync"
         SetRedisDurable "$sync"
         Compare "$sync" fresh acquire plpgsql-acquire upsert-acquire advisory-acquire redis-acquire
@@ -288,7 +299,7 @@ MeasureAll() {
         Compare "$sync" contended contended plpgsql-contended upsert-contended advisory-contended redis-contended
         Compare "$sync" cycle cycle plpgsql-cycle upsert-cycle advisory-cycle
         Compare "$sync" cycle-redis redis-acquire redis-release
-        DeriveRedisCycle "$sync"
+        [ -z "${RESULT["$sync|cycle-redis|redis-release"]:-}" ] || DeriveRedisCycle "$sync"
         Compare "$sync" owner owner plpgsql-owner upsert-owner redis-owner
         Compare "$sync" notify acquire acquire:notify cycle cycle:notify plpgsql-cycle plpgsql-cycle:notify
         if $HAVE_TRIGGERS; then
@@ -424,7 +435,7 @@ Report() {
     Say "results"
     echo
     echo "Transactions per second (pgbench: $CLIENTS clients, -M prepared; redis-benchmark: $CLIENTS clients), median of $runs alternating runs of ${duration}s; lockable.notify = off unless stated."
-    for sync in off on; do
+    for sync in $sync_modes; do
         echo
         echo "#### synchronous_commit = $sync$([ "$sync" = on ] && echo " (Redis: appendfsync always)" || echo " (Redis: no persistence)")"
         echo
@@ -458,18 +469,6 @@ Report() {
     echo "Advisory grant and contended rows use pg_try_advisory_xact_lock (released at commit); its cycle row is pg_try_advisory_lock + pg_advisory_unlock."
 
     echo
-    echo "#### Scale"
-    echo
-    echo "| check | figure | target | |"
-    echo "|---|---:|---:|---|"
-    echo "| $scale_cycles acquire/release cycles over $scale_uids uids | $(Fmt "$SCALE_TPS") cycles/s | | |"
-    echo "| lockable.locks table + index after first pass | $((SCALE_SIZE_FIRST / 1024)) kB | | |"
-    echo "| ... after all cycles | $((SCALE_SIZE_AFTER / 1024)) kB ($(Ratio "$SCALE_SIZE_AFTER" "$SCALE_SIZE_FIRST")x) | <= 2x | $(Verdict "$(Ratio "$SCALE_SIZE_AFTER" "$SCALE_SIZE_FIRST")" le 2) |"
-    echo "| HOT updates | $SCALE_HOT of $SCALE_UPDATES ($(awk -v h="$SCALE_HOT" -v u="$SCALE_UPDATES" 'BEGIN { printf "%.1f", u ? 100 * h / u : 0 }')%) | >= 90% | $(Verdict "$(Ratio "$SCALE_HOT" "$SCALE_UPDATES")" ge 0.90) |"
-    echo "| acquire latency, $FEW_LIVE_LOCKS live locks: avg / p99 | $LAT_FEW_AVG / $LAT_FEW_P99 ms | | |"
-    echo "| acquire latency, $live_locks live locks: avg / p99 | $LAT_MANY_AVG / $LAT_MANY_P99 ms ($(Ratio "$LAT_MANY_P99" "$LAT_FEW_P99")x) | <= 1.5x | $(Verdict "$(Ratio "$LAT_MANY_P99" "$LAT_FEW_P99")" le 1.5) |"
-
-    echo
     echo "#### Targets"
     echo
     echo "| target | ratio | |"
@@ -485,6 +484,22 @@ Report() {
         echo "| enforced UPDATE >= 0.95x no trigger (sync off) | n/a (triggers not installed) | |"
     fi
     Target "acquire >= 0.95x raw upsert (sync on)" "$(Ratio "$(R "on|fresh|acquire")" "$(R "on|fresh|upsert-acquire")")" 0.95
+    if $scale; then ScaleReport; fi
+}
+
+ScaleReport() {
+    echo
+    echo "#### Scale"
+    echo
+    echo "| check | figure | target | |"
+    echo "|---|---:|---:|---|"
+    echo "| $scale_cycles acquire/release cycles over $scale_uids uids | $(Fmt "$SCALE_TPS") cycles/s | | |"
+    echo "| lockable.locks table + index after first pass | $((SCALE_SIZE_FIRST / 1024)) kB | | |"
+    echo "| ... after all cycles | $((SCALE_SIZE_AFTER / 1024)) kB ($(Ratio "$SCALE_SIZE_AFTER" "$SCALE_SIZE_FIRST")x) | <= 2x | $(Verdict "$(Ratio "$SCALE_SIZE_AFTER" "$SCALE_SIZE_FIRST")" le 2) |"
+    echo "| HOT updates | $SCALE_HOT of $SCALE_UPDATES ($(awk -v h="$SCALE_HOT" -v u="$SCALE_UPDATES" 'BEGIN { printf "%.1f", u ? 100 * h / u : 0 }')%) | >= 90% | $(Verdict "$(Ratio "$SCALE_HOT" "$SCALE_UPDATES")" ge 0.90) |"
+    echo "| acquire latency, $FEW_LIVE_LOCKS live locks: avg / p99 | $LAT_FEW_AVG / $LAT_FEW_P99 ms | | |"
+    echo "| acquire latency, $live_locks live locks: avg / p99 | $LAT_MANY_AVG / $LAT_MANY_P99 ms ($(Ratio "$LAT_MANY_P99" "$LAT_FEW_P99")x) | <= 1.5x | $(Verdict "$(Ratio "$LAT_MANY_P99" "$LAT_FEW_P99")" le 1.5) |"
+
 }
 
 Row() {
@@ -549,10 +564,10 @@ ADVISORY_HOLDER_PID=$!
 
 START=$(date +%s)
 MeasureAll
-ScaleCheck
+if $scale; then ScaleCheck; fi
 Report
 echo
 echo "Measured in $(( $(date +%s) - START ))s on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(psql -X -Atc 'SHOW server_version' -d postgres | sed 's/ .*//')."
-if ! $smoke; then
+if ! $smoke && $scale; then
     echo "$TARGETS_MET of $TARGETS_TOTAL throughput targets met."
 fi
