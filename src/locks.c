@@ -4,23 +4,28 @@
  *	  The lease-lock functions: lock_acquire, lock_release, lock_owner,
  *	  lock_verify, lock_release_all, lock_break and lock_sweep.
  *
- * State lives in lockable.locks, one row per uid.  Every function reads and
- * writes that table through SPI plans prepared once per backend, so there is
- * no session state: any call may land on any backend (a transaction-pooling
- * pooler is fine).
+ * State lives in lockable.locks, one row per uid.  There is no session
+ * state: any call may land on any backend (a transaction-pooling pooler is
+ * fine).  The per-uid paths (read a row, then update that row) use the
+ * table's primary key index and heap_update directly: they are the hot path
+ * of every caller, and the profile showed executor start-up and plan checks
+ * costing as much as the work itself.  The rare and set-oriented writes (the
+ * first INSERT of a uid, lock_release_all, lock_sweep) run SQL through SPI
+ * plans prepared once per backend.
  *
  * Protocol.  Each write is a compare-and-set: the function first reads the
- * row without locking it ("peek"), decides from what it saw, and then runs
- * an UPDATE (or INSERT ... ON CONFLICT DO NOTHING) whose WHERE clause states
- * the same condition.  If a concurrent transaction changed the row in
- * between, READ COMMITTED's re-check makes the write touch no row, and the
- * function peeks again; so the answer always reflects committed state at the
- * moment of the call.  A refusal is decided from the peek alone, which takes
- * no row lock: a caller that is refused blocks nobody.
+ * row without locking it ("peek"), decides from what it saw, and then
+ * updates exactly the row version it saw (or, for a new uid, runs INSERT
+ * ... ON CONFLICT DO NOTHING).  heap_update waits, as an UPDATE does, for a
+ * concurrent writer of that row to finish; if that writer committed, the
+ * version we saw is no longer the latest, nothing is written, and the
+ * function peeks again.  So the answer always reflects committed state at
+ * the moment of the call.  A refusal is decided from the peek alone, which
+ * takes no row lock: a caller that is refused blocks nobody.
  *
- * Snapshots.  In READ COMMITTED every statement sees the latest committed
- * state anyway.  In REPEATABLE READ and SERIALIZABLE the functions read with
- * the latest snapshot and write with the transaction snapshot as cross-check
+ * Snapshots.  Every peek reads with the latest snapshot, so in READ
+ * COMMITTED the answer is always current.  In REPEATABLE READ and
+ * SERIALIZABLE the write is cross-checked against the transaction snapshot
  * (as the foreign-key triggers do): a lock changed after the transaction's
  * snapshot is never granted from stale data; the write fails with SQLSTATE
  * 40001 instead.
@@ -45,17 +50,30 @@
  */
 #include "lockable.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #if PG_VERSION_NUM >= 140000
@@ -67,24 +85,52 @@
 /* Longest sleep between two tries of a waiting lock_acquire. */
 #define LOCKABLE_WAIT_POLL_MS 10
 
+/*---- The lock table ----*/
+
+/* Columns of lockable.locks, as lockable--1.0.sql creates it. */
+#define Natts_locks				5
+#define Anum_locks_uid			1
+#define Anum_locks_owner		2
+#define Anum_locks_token		3
+#define Anum_locks_acquired_at	4
+#define Anum_locks_expires_at	5
+
+/*
+ * lockable.locks and its primary key index, opened for one call.  They are
+ * looked up by name on every call (two syscache probes) rather than cached,
+ * so that DROP and CREATE EXTENSION in a long-lived backend need no
+ * invalidation logic.
+ */
+typedef struct LockTable
+{
+	Relation	heap;
+	Relation	index;			/* the primary key, on uid */
+	Oid			token_seq;		/* lockable.token_seq */
+} LockTable;
+
+/*---- The row of one uid, as a peek saw it ----*/
+
+typedef struct LockRow
+{
+	bool		found;			/* is there a row for the uid? */
+	HeapTuple	tuple;			/* a copy of the row version seen */
+	text	   *owner;			/* NULL if released */
+	int64		token;
+	TimestampTz acquired_at;
+	TimestampTz expires_at;
+} LockRow;
+
 /*---- Prepared statements ----*/
 
 /*
- * Every statement the lock functions run.  Their plans are prepared on first
- * use and kept for the life of the backend.  The functions run with
- * search_path pinned to pg_catalog, and every object is schema-qualified.
+ * The statements run through SPI.  Their plans are prepared on first use and
+ * kept for the life of the backend.  The functions run with search_path
+ * pinned to pg_catalog, and every object is schema-qualified.
  */
 typedef enum LockStatement
 {
-	STMT_PEEK,
 	STMT_INSERT,
-	STMT_GRANT,
-	STMT_RENEW,
-	STMT_RELEASE,
-	STMT_OWNER,
-	STMT_VERIFY,
 	STMT_RELEASE_ALL,
-	STMT_BREAK,
 	STMT_SWEEP,
 	NUM_LOCK_STATEMENTS
 } LockStatement;
@@ -97,11 +143,6 @@ typedef struct LockStatementDef
 } LockStatementDef;
 
 static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
-	[STMT_PEEK] = {
-		"SELECT owner, token, acquired_at, expires_at"
-		"  FROM lockable.locks WHERE uid = $1",
-		1, {TEXTOID}
-	},
 	/* $1 uid, $2 owner, $3 now, $4 expiry */
 	[STMT_INSERT] = {
 		"INSERT INTO lockable.locks (uid, owner, token, acquired_at, expires_at)"
@@ -109,52 +150,12 @@ static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
 		" ON CONFLICT (uid) DO NOTHING RETURNING token",
 		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 	},
-	[STMT_GRANT] = {
-		"UPDATE lockable.locks"
-		"   SET owner = $2, token = pg_catalog.nextval('lockable.token_seq'),"
-		"       acquired_at = $3, expires_at = $4"
-		" WHERE uid = $1 AND (owner IS NULL OR expires_at <= $3)"
-		" RETURNING token",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
-	},
-	[STMT_RENEW] = {
-		"UPDATE lockable.locks SET expires_at = $4"
-		" WHERE uid = $1 AND owner = $2 AND expires_at > $3"
-		" RETURNING token, acquired_at",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
-	},
-	/* $1 uid, $2 owner, $3 now */
-	[STMT_RELEASE] = {
-		"UPDATE lockable.locks SET owner = NULL, expires_at = $3"
-		" WHERE uid = $1 AND owner = $2 AND expires_at > $3"
-		" RETURNING token",
-		3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
-	},
-	/* $1 uid, $2 now */
-	[STMT_OWNER] = {
-		"SELECT owner FROM lockable.locks"
-		" WHERE uid = $1 AND owner IS NOT NULL AND expires_at > $2",
-		2, {TEXTOID, TIMESTAMPTZOID}
-	},
-	/* $1 uid, $2 owner, $3 token, $4 now */
-	[STMT_VERIFY] = {
-		"SELECT 1 FROM lockable.locks"
-		" WHERE uid = $1 AND owner = $2 AND token = $3 AND expires_at > $4",
-		4, {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID}
-	},
 	/* $1 owner, $2 now */
 	[STMT_RELEASE_ALL] = {
 		"UPDATE lockable.locks SET owner = NULL, expires_at = $2"
 		" WHERE owner = $1 AND expires_at > $2"
 		" RETURNING uid, token",
 		2, {TEXTOID, TIMESTAMPTZOID}
-	},
-	/* $1 uid, $2 token, $3 now */
-	[STMT_BREAK] = {
-		"UPDATE lockable.locks SET owner = NULL, expires_at = $3"
-		" WHERE uid = $1 AND token = $2"
-		"   AND owner IS NOT NULL AND expires_at > $3",
-		3, {TEXTOID, INT8OID, TIMESTAMPTZOID}
 	},
 	/* $1 cutoff: a lock that ended at or before it is deleted */
 	[STMT_SWEEP] = {
@@ -164,17 +165,6 @@ static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
 };
 
 static SPIPlanPtr lock_plans[NUM_LOCK_STATEMENTS];
-
-/*---- The row of one uid, as a peek saw it ----*/
-
-typedef struct LockRow
-{
-	bool		found;			/* is there a row for the uid? */
-	text	   *owner;			/* NULL if released */
-	int64		token;
-	TimestampTz acquired_at;
-	TimestampTz expires_at;
-} LockRow;
 
 typedef enum AcquireOutcome
 {
@@ -382,30 +372,184 @@ ResultDatum(uint64 row, int col, bool *isnull)
 						 col, isnull);
 }
 
+/*---- Direct access to the lock table ----*/
+
 /*
- * Peek
- *		Read the row of uid without locking it.  The owner is copied into the
- *		memory context that was current before SPI_connect.
+ * OpenLockTable
+ *		Open lockable.locks and its primary key with the given lock mode
+ *		(held, as the executor holds them, until the end of the transaction).
  */
 static void
-Peek(text *uid, LockRow *row)
+OpenLockTable(LockTable *table, LOCKMODE lockmode)
 {
-	Datum		values[1] = {PointerGetDatum(uid)};
-	bool		isnull;
+	Oid			namespace = get_namespace_oid("lockable", false);
+	Oid			relid = get_relname_relid("locks", namespace);
+	Form_pg_index index;
 
+	table->token_seq = get_relname_relid("token_seq", namespace);
+	if (!OidIsValid(relid) || !OidIsValid(table->token_seq))
+		elog(ERROR, "lockable.locks or lockable.token_seq is missing");
+
+	table->heap = table_open(relid, lockmode);
+	if (RelationGetDescr(table->heap)->natts != Natts_locks)
+		elog(ERROR, "lockable.locks does not have the expected columns");
+	table->index = index_open(RelationGetPrimaryKeyIndex(table->heap),
+							  lockmode);
+	index = table->index->rd_index;
+	if (index->indnatts != 1 || index->indkey.values[0] != Anum_locks_uid)
+		elog(ERROR, "lockable.locks does not have its primary key on uid");
+}
+
+static void
+CloseLockTable(LockTable *table)
+{
+	index_close(table->index, NoLock);
+	table_close(table->heap, NoLock);
+}
+
+/*
+ * Peek
+ *		Read the row of uid, as the latest committed state and this
+ *		transaction's own earlier changes show it, without locking it.
+ *		Frees what an earlier peek into the same LockRow kept.
+ */
+static void
+Peek(LockTable *table, text *uid, LockRow *row)
+{
+	TupleDesc	tupdesc = RelationGetDescr(table->heap);
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+
+	if (row->tuple != NULL)
+		heap_freetuple(row->tuple);
 	memset(row, 0, sizeof(LockRow));
-	if (RunStatement(STMT_PEEK, values, NULL) == 1)
+
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   table->index->rd_indcollation[0], F_TEXTEQ,
+						   PointerGetDatum(uid));
+	scan = index_beginscan(table->heap, table->index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(table->heap, NULL);
+
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		Datum		owner = ResultDatum(0, 1, &isnull);
+		Datum		values[Natts_locks];
+		bool		nulls[Natts_locks];
 
 		row->found = true;
-		row->owner = isnull ? NULL :
-			DatumGetTextPP(SPI_datumTransfer(owner, false, -1));
-		row->token = DatumGetInt64(ResultDatum(0, 2, &isnull));
-		row->acquired_at = DatumGetTimestampTz(ResultDatum(0, 3, &isnull));
-		row->expires_at = DatumGetTimestampTz(ResultDatum(0, 4, &isnull));
+		row->tuple = ExecCopySlotHeapTuple(slot);
+		heap_deform_tuple(row->tuple, tupdesc, values, nulls);
+		row->owner = nulls[Anum_locks_owner - 1] ? NULL :
+			DatumGetTextPP(values[Anum_locks_owner - 1]);
+		row->token = DatumGetInt64(values[Anum_locks_token - 1]);
+		row->acquired_at = DatumGetTimestampTz(values[Anum_locks_acquired_at - 1]);
+		row->expires_at = DatumGetTimestampTz(values[Anum_locks_expires_at - 1]);
 	}
-	SPI_freetuptable(SPI_tuptable);
+
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+}
+
+/*
+ * UpdateRow
+ *		Write a new version of the row version the last peek saw, with the
+ *		given columns (1-based numbers) changed.  Returns false, writing
+ *		nothing, if a concurrent transaction updated or deleted that version
+ *		and committed: the caller peeks again.
+ *
+ * Like UPDATE, this waits for a concurrent writer of the row to finish.  In
+ * REPEATABLE READ and SERIALIZABLE, a row version the transaction snapshot
+ * does not see, or one changed by a concurrent transaction, is a
+ * serialization failure.
+ */
+static bool
+UpdateRow(LockTable *table, LockRow *row,
+		  int ncols, int *cols, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc = RelationGetDescr(table->heap);
+	Snapshot	crosscheck = InvalidSnapshot;
+	HeapTuple	newtuple;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	result;
+
+	PreventCommandIfReadOnly("UPDATE");
+	if (IsolationUsesXactSnapshot())
+		crosscheck = GetTransactionSnapshot();
+
+	newtuple = heap_modify_tuple_by_cols(row->tuple, tupdesc,
+										 ncols, cols, values, nulls);
+#if PG_VERSION_NUM >= 160000
+	{
+		TU_UpdateIndexes update_indexes;
+
+		result = heap_update(table->heap, &row->tuple->t_self, newtuple,
+							 GetCurrentCommandId(true), crosscheck, true,
+							 &tmfd, &lockmode, &update_indexes);
+	}
+#else
+	result = heap_update(table->heap, &row->tuple->t_self, newtuple,
+						 GetCurrentCommandId(true), crosscheck, true,
+						 &tmfd, &lockmode);
+#endif
+
+	switch (result)
+	{
+		case TM_Ok:
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent %s",
+								result == TM_Updated ? "update" : "delete")));
+			heap_freetuple(newtuple);
+			return false;
+		default:
+			elog(ERROR, "unexpected heap_update result %d in lockable.locks",
+				 (int) result);
+	}
+
+	/*
+	 * A HOT update needs no new index entry; otherwise the primary key gets
+	 * one for the new version (uid is unchanged, which lets btree remove
+	 * the old versions' entries bottom-up).
+	 */
+	if (!HeapTupleIsHeapOnly(newtuple))
+	{
+		Datum		key[1];
+		bool		keynull[1];
+
+		key[0] = heap_getattr(newtuple, Anum_locks_uid, tupdesc, &keynull[0]);
+		index_insert(table->index, key, keynull, &newtuple->t_self,
+					 table->heap, UNIQUE_CHECK_YES,
+#if PG_VERSION_NUM >= 140000
+					 true,
+#endif
+					 BuildIndexInfo(table->index));
+	}
+	heap_freetuple(newtuple);
+
+	/* Later peeks in this transaction see the new version. */
+	CommandCounterIncrement();
+	return true;
+}
+
+/*
+ * NewToken
+ *		The next fencing token.
+ */
+static int64
+NewToken(LockTable *table)
+{
+	return nextval_internal(table->token_seq, true);
 }
 
 static bool
@@ -440,13 +584,14 @@ Announce(const char *event, text *uid, text *owner, int64 token)
 /*---- lock_acquire ----*/
 
 /*
- * TryAcquire
- *		One attempt to grant or renew uid for owner at "now".  On return,
- *		*row describes the lock as granted, renewed, or held by another.
+ * InsertRow
+ *		The first grant of a uid that has no row: INSERT ... ON CONFLICT DO
+ *		NOTHING through SPI.  Returns false if a concurrent transaction
+ *		created the row first (the caller peeks again); else sets *token.
  */
-static AcquireOutcome
-TryAcquire(text *uid, text *owner, TimestampTz now, TimestampTz expires,
-		   LockRow *row)
+static bool
+InsertRow(text *uid, text *owner, TimestampTz now, TimestampTz expires,
+		  int64 *token)
 {
 	Datum		values[4] = {
 		PointerGetDatum(uid),
@@ -454,41 +599,79 @@ TryAcquire(text *uid, text *owner, TimestampTz now, TimestampTz expires,
 		TimestampTzGetDatum(now),
 		TimestampTzGetDatum(expires)
 	};
+	bool		inserted;
 	bool		isnull;
 
+	SPI_connect();
+	inserted = (RunStatement(STMT_INSERT, values, NULL) == 1);
+	if (inserted)
+		*token = DatumGetInt64(ResultDatum(0, 1, &isnull));
+	SPI_finish();
+	return inserted;
+}
+
+/*
+ * TryAcquire
+ *		One attempt to grant or renew uid for owner at "now".  On return,
+ *		*row describes the lock as granted, renewed, or held by another.
+ */
+static AcquireOutcome
+TryAcquire(LockTable *table, text *uid, text *owner,
+		   TimestampTz now, TimestampTz expires, LockRow *row)
+{
+	/*
+	 * Each "continue" below: a concurrent transaction changed or created the
+	 * row between the peek and the write, and has committed; look again.
+	 */
 	for (;;)
 	{
-		LockStatement stmt;
-		bool		renewing;
+		int64		token;
 
-		Peek(uid, row);
+		Peek(table, uid, row);
 		if (IsLive(row, now) && !TextEqual(row->owner, owner))
 			return ACQUIRE_REFUSED;
 
-		renewing = IsLive(row, now);
-		stmt = !row->found ? STMT_INSERT : renewing ? STMT_RENEW : STMT_GRANT;
-		if (RunStatement(stmt, values, NULL) == 1)
+		if (!row->found)
 		{
-			row->found = true;
-			row->owner = owner;
-			row->token = DatumGetInt64(ResultDatum(0, 1, &isnull));
-			row->expires_at = expires;
-			if (renewing)
-				row->acquired_at = DatumGetTimestampTz(ResultDatum(0, 2, &isnull));
-			else
-			{
-				row->acquired_at = now;
-				Announce("acquired", uid, owner, row->token);
-			}
-			SPI_freetuptable(SPI_tuptable);
-			return renewing ? ACQUIRE_RENEWED : ACQUIRE_GRANTED;
+			if (!InsertRow(uid, owner, now, expires, &token))
+				continue;
 		}
-		SPI_freetuptable(SPI_tuptable);
+		else if (IsLive(row, now))
+		{
+			/* The owner's own live lock: only the expiry moves. */
+			int			cols[1] = {Anum_locks_expires_at};
+			Datum		values[1] = {TimestampTzGetDatum(expires)};
+			bool		nulls[1] = {false};
 
-		/*
-		 * A concurrent transaction changed or created the row between the
-		 * peek and the write, and has committed: look again.
-		 */
+			if (!UpdateRow(table, row, 1, cols, values, nulls))
+				continue;
+			row->expires_at = expires;
+			return ACQUIRE_RENEWED;
+		}
+		else
+		{
+			/* Free, released or expired: a fresh grant. */
+			int			cols[4] = {Anum_locks_owner, Anum_locks_token,
+			Anum_locks_acquired_at, Anum_locks_expires_at};
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			token = NewToken(table);
+			values[0] = PointerGetDatum(owner);
+			values[1] = Int64GetDatum(token);
+			values[2] = TimestampTzGetDatum(now);
+			values[3] = TimestampTzGetDatum(expires);
+			if (!UpdateRow(table, row, 4, cols, values, nulls))
+				continue;
+		}
+
+		row->found = true;
+		row->owner = owner;
+		row->token = token;
+		row->acquired_at = now;
+		row->expires_at = expires;
+		Announce("acquired", uid, owner, token);
+		return ACQUIRE_GRANTED;
 	}
 }
 
@@ -499,8 +682,8 @@ TryAcquire(text *uid, text *owner, TimestampTz now, TimestampTz expires,
  *		never make the holder's release wait for it.
  */
 static AcquireOutcome
-TryAcquireInSubtransaction(text *uid, text *owner, TimestampTz now,
-						   TimestampTz expires, LockRow *row)
+TryAcquireInSubtransaction(LockTable *table, text *uid, text *owner,
+						   TimestampTz now, TimestampTz expires, LockRow *row)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -511,7 +694,7 @@ TryAcquireInSubtransaction(text *uid, text *owner, TimestampTz now,
 
 	PG_TRY();
 	{
-		outcome = TryAcquire(uid, owner, now, expires, row);
+		outcome = TryAcquire(table, uid, owner, now, expires, row);
 	}
 	PG_CATCH();
 	{
@@ -590,7 +773,8 @@ lock_acquire(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	TimestampTz expires;
 	int64		wait_us;
-	LockRow		row;
+	LockTable	table;
+	LockRow		row = {0};
 	AcquireOutcome outcome;
 	TupleDesc	tupdesc;
 	Datum		values[6];
@@ -610,20 +794,20 @@ lock_acquire(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	SPI_connect();
+	OpenLockTable(&table, RowExclusiveLock);
 	for (;;)
 	{
 		if (wait_us == 0)
-			outcome = TryAcquire(uid, owner, now, expires, &row);
+			outcome = TryAcquire(&table, uid, owner, now, expires, &row);
 		else
 		{
 			/* Take no row lock, not even briefly, while the lock is held. */
-			Peek(uid, &row);
+			Peek(&table, uid, &row);
 			if (IsLive(&row, now) && !TextEqual(row.owner, owner))
 				outcome = ACQUIRE_REFUSED;
 			else
-				outcome = TryAcquireInSubtransaction(uid, owner, now, expires,
-													 &row);
+				outcome = TryAcquireInSubtransaction(&table, uid, owner,
+													 now, expires, &row);
 		}
 
 		if (outcome != ACQUIRE_REFUSED || now >= deadline)
@@ -633,7 +817,7 @@ lock_acquire(PG_FUNCTION_ARGS)
 		now = GetCurrentTimestamp();
 		expires = TimestampPlusInterval(now, ttl);
 	}
-	SPI_finish();
+	CloseLockTable(&table);
 
 	values[0] = BoolGetDatum(outcome != ACQUIRE_REFUSED);
 	values[1] = PointerGetDatum(uid);
@@ -658,20 +842,29 @@ lock_release(PG_FUNCTION_ARGS)
 {
 	text	   *uid = GetNameArg(fcinfo, 0, "uid");
 	text	   *owner = GetNameArg(fcinfo, 1, "owner");
-	Datum		values[3] = {
-		PointerGetDatum(uid),
-		PointerGetDatum(owner),
-		TimestampTzGetDatum(GetCurrentTimestamp())
-	};
-	bool		released;
-	bool		isnull;
+	TimestampTz now = GetCurrentTimestamp();
+	LockTable	table;
+	LockRow		row = {0};
+	bool		released = false;
 
-	SPI_connect();
-	released = (RunStatement(STMT_RELEASE, values, NULL) == 1);
-	if (released)
-		Announce("released", uid, owner,
-				 DatumGetInt64(ResultDatum(0, 1, &isnull)));
-	SPI_finish();
+	OpenLockTable(&table, RowExclusiveLock);
+	for (;;)
+	{
+		int			cols[2] = {Anum_locks_owner, Anum_locks_expires_at};
+		Datum		values[2] = {(Datum) 0, TimestampTzGetDatum(now)};
+		bool		nulls[2] = {true, false};
+
+		Peek(&table, uid, &row);
+		if (!IsLive(&row, now) || !TextEqual(row.owner, owner))
+			break;
+		if (UpdateRow(&table, &row, 2, cols, values, nulls))
+		{
+			Announce("released", uid, owner, row.token);
+			released = true;
+			break;
+		}
+	}
+	CloseLockTable(&table);
 
 	PG_RETURN_BOOL(released);
 }
@@ -712,31 +905,31 @@ Datum
 lock_break(PG_FUNCTION_ARGS)
 {
 	text	   *uid = GetNameArg(fcinfo, 0, "uid");
+	LockTable	table;
+	LockRow		row = {0};
 	bool		broken = false;
-	LockRow		row;
 
-	SPI_connect();
+	OpenLockTable(&table, RowExclusiveLock);
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
-		Datum		values[3];
+		int			cols[2] = {Anum_locks_owner, Anum_locks_expires_at};
+		Datum		values[2] = {(Datum) 0, TimestampTzGetDatum(now)};
+		bool		nulls[2] = {true, false};
 
-		Peek(uid, &row);
+		Peek(&table, uid, &row);
 		if (!IsLive(&row, now))
 			break;
 
 		/* Break exactly the grant we saw, so the loser named is right. */
-		values[0] = PointerGetDatum(uid);
-		values[1] = Int64GetDatum(row.token);
-		values[2] = TimestampTzGetDatum(now);
-		if (RunStatement(STMT_BREAK, values, NULL) == 1)
+		if (UpdateRow(&table, &row, 2, cols, values, nulls))
 		{
 			Announce("broken", uid, row.owner, row.token);
 			broken = true;
 			break;
 		}
 	}
-	SPI_finish();
+	CloseLockTable(&table);
 
 	PG_RETURN_BOOL(broken);
 }
@@ -751,23 +944,17 @@ Datum
 lock_owner(PG_FUNCTION_ARGS)
 {
 	text	   *uid = GetNameArg(fcinfo, 0, "uid");
-	Datum		values[2] = {
-		PointerGetDatum(uid),
-		TimestampTzGetDatum(GetCurrentTimestamp())
-	};
-	Datum		owner = (Datum) 0;
-	bool		found;
-	bool		isnull;
+	TimestampTz now = GetCurrentTimestamp();
+	LockTable	table;
+	LockRow		row = {0};
 
-	SPI_connect();
-	found = (RunStatement(STMT_OWNER, values, NULL) == 1);
-	if (found)
-		owner = SPI_datumTransfer(ResultDatum(0, 1, &isnull), false, -1);
-	SPI_finish();
+	OpenLockTable(&table, AccessShareLock);
+	Peek(&table, uid, &row);
+	CloseLockTable(&table);
 
-	if (!found)
+	if (!IsLive(&row, now))
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(owner);
+	PG_RETURN_TEXT_P(row.owner);
 }
 
 /*
@@ -779,24 +966,24 @@ lock_verify(PG_FUNCTION_ARGS)
 {
 	text	   *uid = GetNameArg(fcinfo, 0, "uid");
 	text	   *owner = GetNameArg(fcinfo, 1, "owner");
-	Datum		values[4];
-	bool		live;
+	int64		token;
+	TimestampTz now;
+	LockTable	table;
+	LockRow		row = {0};
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("lock token cannot be null")));
+	token = PG_GETARG_INT64(2);
+	now = GetCurrentTimestamp();
 
-	values[0] = PointerGetDatum(uid);
-	values[1] = PointerGetDatum(owner);
-	values[2] = PG_GETARG_DATUM(2);
-	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+	OpenLockTable(&table, AccessShareLock);
+	Peek(&table, uid, &row);
+	CloseLockTable(&table);
 
-	SPI_connect();
-	live = (RunStatement(STMT_VERIFY, values, NULL) == 1);
-	SPI_finish();
-
-	PG_RETURN_BOOL(live);
+	PG_RETURN_BOOL(IsLive(&row, now) && TextEqual(row.owner, owner) &&
+				   row.token == token);
 }
 
 /*---- lock_sweep ----*/
