@@ -541,35 +541,44 @@ Target() {
 
 #---- Main ----
 
-trap Cleanup EXIT
-LOCKABLE_FSYNC=${LOCKABLE_FSYNC:-on} StartCluster \
-    "shared_buffers = 512MB" \
-    "max_wal_size = 8GB" \
-    "checkpoint_timeout = 30min" \
-    "lockable.notify = off"
-trap Cleanup EXIT
-StartRedis
+# Everything runs from this function, called on the last line, so that bash
+# has read the whole script before it starts (editing the file during a run
+# cannot derail it).
+Main() {
+    trap Cleanup EXIT
+    LOCKABLE_FSYNC=${LOCKABLE_FSYNC:-on} StartCluster \
+        "shared_buffers = 512MB" \
+        "max_wal_size = 8GB" \
+        "checkpoint_timeout = 30min" \
+        "lockable.notify = off"
+    trap Cleanup EXIT # StartCluster set its own
 
-Say "setting up (duration ${duration}s, $runs runs, $CLIENTS clients)"
-Setup
-$HAVE_TRIGGERS || echo "triggers not installed: UPDATE scenarios reported as n/a"
-redis-cli -h 127.0.0.1 -p "$REDIS_PORT" eval \
-    "for i = 0, 3 do redis.call('set', string.format('h:%012d', i), 'holder', 'PX', 3600000) end
-     for i = 0, 99 do redis.call('set', string.format('r:%012d', i), 'c1', 'PX', 3600000) end
-     for i = 0, tonumber(ARGV[1]) - 1, 2 do redis.call('set', string.format('o:%012d', i), 'holder', 'PX', 3600000) end
-     return 1" 0 "$DOCS" >/dev/null
+    StartRedis
 
-# A session that holds the 4 hot advisory locks for the contended scenario.
-psql -X -q -d bench -c "SELECT pg_catalog.pg_advisory_lock(k) FROM pg_catalog.generate_series(1001, 1004) AS k" \
-    -c "SELECT pg_catalog.pg_sleep(86400)" >/dev/null 2>&1 &
-ADVISORY_HOLDER_PID=$!
+    Say "setting up (duration ${duration}s, $runs runs, $CLIENTS clients)"
+    Setup
+    $HAVE_TRIGGERS || echo "triggers not installed: UPDATE scenarios reported as n/a"
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" eval \
+        "for i = 0, 3 do redis.call('set', string.format('h:%012d', i), 'holder', 'PX', 3600000) end
+         for i = 0, 99 do redis.call('set', string.format('r:%012d', i), 'c1', 'PX', 3600000) end
+         for i = 0, tonumber(ARGV[1]) - 1, 2 do redis.call('set', string.format('o:%012d', i), 'holder', 'PX', 3600000) end
+         return 1" 0 "$DOCS" >/dev/null
 
-START=$(date +%s)
-MeasureAll
-if $scale; then ScaleCheck; fi
-Report
-echo
-echo "Measured in $(( $(date +%s) - START ))s on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(psql -X -Atc 'SHOW server_version' -d postgres | sed 's/ .*//')."
-if ! $smoke && $scale; then
-    echo "$TARGETS_MET of $TARGETS_TOTAL throughput targets met."
-fi
+    # A session that holds the 4 hot advisory locks for the contended scenario.
+    psql -X -q -d bench -c "SELECT pg_catalog.pg_advisory_lock(k) FROM pg_catalog.generate_series(1001, 1004) AS k" \
+        -c "SELECT pg_catalog.pg_sleep(86400)" >/dev/null 2>&1 &
+    ADVISORY_HOLDER_PID=$!
+
+    START=$(date +%s)
+    MeasureAll
+    if $scale; then ScaleCheck; fi
+    Report
+    echo
+    echo "Measured in $(( $(date +%s) - START ))s on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(psql -X -Atc 'SHOW server_version' -d postgres | sed 's/ .*//')."
+    if ! $smoke && $scale; then
+        echo "$TARGETS_MET of $TARGETS_TOTAL throughput targets met."
+    fi
+}
+
+Main
+exit
