@@ -3,10 +3,12 @@
 #
 #   test/bench/run.sh [--smoke] [--duration SECS] [--runs N]
 #                     [--scale-cycles N] [--scale-uids N] [--live-locks N]
-#                     [--only SCENARIO,...] [--sync off|on] [--no-scale]
+#                     [--only SCENARIO,...] [--systems SYSTEM,...]
+#                     [--sync off|on] [--no-scale]
 #
-# (--only, --sync and --no-scale are for development: e.g. "--only
-# fresh,cycle --sync off --no-scale" measures just those scenarios.)
+# (--only, --systems, --sync and --no-scale are for development: e.g.
+# "--only fresh --systems acquire,upsert-acquire --sync on --no-scale"
+# measures just those.)
 #
 # Starts a throwaway cluster (fsync on, so that synchronous_commit = on
 # means a real flush) and a Redis server on 127.0.0.1 at a port it picks,
@@ -46,6 +48,7 @@ scale_cycles=${LOCKABLE_BENCH_SCALE_CYCLES:-1000000}
 scale_uids=10000
 live_locks=1000000
 only=
+systems=
 sync_modes="off on"
 scale=true
 while [ $# -gt 0 ]; do
@@ -66,10 +69,11 @@ while [ $# -gt 0 ]; do
     --scale-uids) scale_uids=$2; shift ;;
     --live-locks) live_locks=$2; shift ;;
     --only) only=",$2,"; shift ;;
+    --systems) systems=",$2,"; shift ;;
     --sync) sync_modes=$2; shift ;;
     --no-scale) scale=false ;;
     *)
-        echo "usage: $0 [--smoke] [--duration SECS] [--runs N] [--scale-cycles N] [--scale-uids N] [--live-locks N] [--only SCENARIO,...] [--sync off|on] [--no-scale]" >&2
+        echo "usage: $0 [--smoke] [--duration SECS] [--runs N] [--scale-cycles N] [--scale-uids N] [--live-locks N] [--only SCENARIO,...] [--systems SYSTEM,...] [--sync off|on] [--no-scale]" >&2
         exit 2
         ;;
     esac
@@ -260,6 +264,14 @@ Compare() {
     local sync=$1 scenario=$2 run system tps
     shift 2
     [ -z "$only" ] || [[ $only == *",${scenario%-redis},"* ]] || return 0
+    if [ -n "$systems" ]; then
+        local wanted=()
+        for system in "$@"; do
+            [[ $systems != *",$system,"* ]] || wanted+=("$system")
+        done
+        [ ${#wanted[@]} -gt 0 ] || return 0
+        set -- "${wanted[@]}"
+    fi
     for ((run = 1; run <= runs; run++)); do
         for system in "$@"; do
             tps=$(Measure "$sync" "$system")
@@ -270,11 +282,10 @@ Compare() {
     for system in "$@"; do
         RESULT["$sync|$scenario|$system"]=$(Median ${SAMPLES["$sync|$scenario|$system"]})
     done
-    printf '%-9s %-22s' "$sync" "$scenario" >&2
     for system in "$@"; do
-        printf ' %s=%s' "$system" "${RESULT["$sync|$scenario|$system"]}" >&2
+        printf '%-3s %-12s %-22s median %10.1f  runs: %s\n' "$sync" "$scenario" "$system" \
+            "${RESULT["$sync|$scenario|$system"]}" "${SAMPLES["$sync|$scenario|$system"]}" >&2
     done
-    echo >&2
 }
 
 Median() {
