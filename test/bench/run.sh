@@ -42,7 +42,7 @@ source "$(dirname "$0")/../lib.sh"
 BENCH_DIR="$LOCKABLE_TOP/test/bench"
 
 smoke=false
-duration=${LOCKABLE_BENCH_DURATION:-5}
+duration=${LOCKABLE_BENCH_DURATION:-4}
 runs=${LOCKABLE_BENCH_RUNS:-3}
 scale_cycles=${LOCKABLE_BENCH_SCALE_CYCLES:-1000000}
 scale_uids=10000
@@ -316,7 +316,7 @@ MeasureAll() {
         Compare "$sync" owner owner plpgsql-owner upsert-owner redis-owner
         Compare "$sync" notify acquire acquire:notify cycle cycle:notify plpgsql-cycle plpgsql-cycle:notify
         if $HAVE_TRIGGERS; then
-            Compare "$sync" update update-plain update-versioned update-enforced
+            Compare "$sync" update update-plain update-floor update-versioned update-enforced
         fi
     done
 }
@@ -471,6 +471,7 @@ Report() {
         if $HAVE_TRIGGERS; then
             local base=${RESULT["$sync|update|update-plain"]}
             echo "| no trigger | $(Fmt "$base") | 1.00 |"
+            echo "| suppress_redundant_updates_trigger (built-in C trigger: the floor) | $(Fmt "$(R "$sync|update|update-floor")") | $(Ratio "$(R "$sync|update|update-floor")" "$base") |"
             echo "| lockable.version_check | $(Fmt "$(R "$sync|update|update-versioned")") | $(Ratio "$(R "$sync|update|update-versioned")" "$base") |"
             echo "| lockable.enforce_lock (holder writes) | $(Fmt "$(R "$sync|update|update-enforced")") | $(Ratio "$(R "$sync|update|update-enforced")" "$base") |"
         else
