@@ -1,3 +1,4 @@
 -- the same UPDATE under lockable.version_check
 \set id random(1, :docs)
-UPDATE bench.doc_versioned SET body = 'edited ' || :id WHERE id = :id;
+\set v random(1, 1000000000)
+UPDATE bench.doc_versioned SET body = 'edit ' || :v WHERE id = :id;
