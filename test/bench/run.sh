@@ -27,8 +27,9 @@
 #     acquire latency with many live locks against few.
 #
 # Every figure is the median of --runs runs per system, run alternately
-# (A B C A B C ...) so that drift of the machine cancels out; everything is
-# measured with synchronous_commit off (CPU cost) and on (durable cost).
+# (A B C, B C A, C A B, ...) so that drift of the machine cancels out;
+# everything is measured with synchronous_commit off (CPU cost) and on
+# (durable cost).
 # Prints Markdown tables and the targets with MET / NOT MET.
 #
 # --smoke (used by test/suites/90-bench-smoke.sh) runs every scenario for
@@ -258,8 +259,8 @@ Measure() {
     esac
 }
 
-# Compare SYNC SCENARIO SYSTEM...: run the systems alternately $runs times
-# and record the median TPS of each.
+# Compare SYNC SCENARIO SYSTEM...: run the systems alternately, $runs rounds
+# in rotating order, and record the median TPS of each.
 Compare() {
     local sync=$1 scenario=$2 run system tps
     shift 2
@@ -272,8 +273,12 @@ Compare() {
         [ ${#wanted[@]} -gt 0 ] || return 0
         set -- "${wanted[@]}"
     fi
+    local all=("$@") count=$# i
     for ((run = 1; run <= runs; run++)); do
-        for system in "$@"; do
+        # Rotate the order each round (A B C, B C A, C A B), so that no
+        # system always runs first, just after another scenario's writes.
+        for ((i = 0; i < count; i++)); do
+            system=${all[(i + run - 1) % count]}
             tps=$(Measure "$sync" "$system")
             [ -n "$tps" ] || { echo "no figure for $scenario/$system" >&2; return 1; }
             SAMPLES["$sync|$scenario|$system"]+="$tps "
