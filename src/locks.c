@@ -97,9 +97,9 @@
 
 /*
  * lockable.locks and its primary key index, opened for one call.  They are
- * looked up by name on every call (two syscache probes) rather than cached,
- * so that DROP and CREATE EXTENSION in a long-lived backend need no
- * invalidation logic.
+ * looked up by name on every call (three syscache probes, next to nothing)
+ * rather than cached, so that DROP and CREATE EXTENSION in a long-lived
+ * backend need no invalidation logic.
  */
 typedef struct LockTable
 {
@@ -384,6 +384,7 @@ OpenLockTable(LockTable *table, LOCKMODE lockmode)
 {
 	Oid			namespace = get_namespace_oid("lockable", false);
 	Oid			relid = get_relname_relid("locks", namespace);
+	Oid			indexid;
 	Form_pg_index index;
 
 	table->token_seq = get_relname_relid("token_seq", namespace);
@@ -393,8 +394,10 @@ OpenLockTable(LockTable *table, LOCKMODE lockmode)
 	table->heap = table_open(relid, lockmode);
 	if (RelationGetDescr(table->heap)->natts != Natts_locks)
 		elog(ERROR, "lockable.locks does not have the expected columns");
-	table->index = index_open(RelationGetPrimaryKeyIndex(table->heap),
-							  lockmode);
+	indexid = RelationGetPrimaryKeyIndex(table->heap);
+	if (!OidIsValid(indexid))
+		elog(ERROR, "lockable.locks has no primary key");
+	table->index = index_open(indexid, lockmode);
 	index = table->index->rd_index;
 	if (index->indnatts != 1 || index->indkey.values[0] != Anum_locks_uid)
 		elog(ERROR, "lockable.locks does not have its primary key on uid");
@@ -505,11 +508,14 @@ UpdateRow(LockTable *table, LockRow *row,
 			break;
 		case TM_Updated:
 		case TM_Deleted:
+			if (IsolationUsesXactSnapshot() && result == TM_Updated)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
 			if (IsolationUsesXactSnapshot())
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent %s",
-								result == TM_Updated ? "update" : "delete")));
+						 errmsg("could not serialize access due to concurrent delete")));
 			heap_freetuple(newtuple);
 			return false;
 		default:
@@ -652,7 +658,8 @@ TryAcquire(LockTable *table, text *uid, text *owner,
 		{
 			/* Free, released or expired: a fresh grant. */
 			int			cols[4] = {Anum_locks_owner, Anum_locks_token,
-			Anum_locks_acquired_at, Anum_locks_expires_at};
+								   Anum_locks_acquired_at,
+								   Anum_locks_expires_at};
 			Datum		values[4];
 			bool		nulls[4] = {false, false, false, false};
 
