@@ -12,7 +12,9 @@
 --
 -- Loaded into a database that already has the lockable extension (for the
 -- lockable.lock_status type and the lockable.max_ttl / lockable.notify
--- settings, which the baseline honours too).
+-- settings, which the baseline honours too).  Like lockable, the entry
+-- points are SECURITY DEFINER with a pinned search_path; the internal
+-- helpers they call inherit it, and pay no set-up of their own.
 
 CREATE SCHEMA lockable_plpgsql;
 
@@ -30,7 +32,6 @@ CREATE TABLE lockable_plpgsql.locks (
 CREATE FUNCTION lockable_plpgsql.check_name(value text, what text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF value IS NULL THEN
@@ -52,7 +53,6 @@ $$;
 CREATE FUNCTION lockable_plpgsql.has_negative_field(span interval)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     months integer := extract(year FROM span)::integer * 12
@@ -69,7 +69,6 @@ CREATE FUNCTION lockable_plpgsql.notify(event text, uid text, owner text,
                                         token bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF coalesce(current_setting('lockable.notify', true), 'on')::boolean THEN
@@ -86,7 +85,6 @@ CREATE FUNCTION lockable_plpgsql.try_acquire(
     p_uid text, p_owner text, t_now timestamptz, expires timestamptz,
     OUT outcome text, OUT r lockable.lock_status)
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cur record;
