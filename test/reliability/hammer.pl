@@ -67,15 +67,14 @@ sub Connect
 	my $dbh = DBI->connect($opt{dsn}, undef, undef,
 		{ AutoCommit => 1, RaiseError => 1, PrintError => 0,
 		  pg_server_prepare => $opt{'server-prepare'} });
-	$dbh->do("SET application_name = 'lockable hammer'");
 	return $dbh;
 }
 
 #---- set-up ----
 
 my $dbh = Connect();
-$dbh->do('SET client_min_messages = warning');
-$dbh->do('DROP SCHEMA IF EXISTS hammer CASCADE');
+# one string, so that a transaction-pooling pooler runs both on one backend
+$dbh->do('SET client_min_messages = warning; DROP SCHEMA IF EXISTS hammer CASCADE');
 $dbh->do('CREATE SCHEMA hammer');
 $dbh->do(q{
 	CREATE TABLE hammer.log (
