@@ -16,7 +16,7 @@ PGFILEDESC = "lockable - lease locks with fencing tokens"
 
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
 REGRESS = setup acquire release admin validation security \
-	version_check enforce_lock trigger_setup upgrade
+	version_check enforce_lock trigger_setup upgrade privileges
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
