@@ -7,14 +7,14 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS lockable;
 RESET client_min_messages;
 
-CREATE ROLE regress_lockable_app;
-CREATE ROLE regress_lockable_admin;
-GRANT EXECUTE ON FUNCTION lockable.lock_break(text) TO regress_lockable_admin;
+CREATE ROLE regress_lockable_priv_app;
+CREATE ROLE regress_lockable_priv_admin;
+GRANT EXECUTE ON FUNCTION lockable.lock_break(text) TO regress_lockable_priv_admin;
 
 --
 -- An ordinary role can acquire, renew, look up, verify and release ...
 --
-SET ROLE regress_lockable_app;
+SET ROLE regress_lockable_priv_app;
 SELECT granted, owner, token > 0 AS has_token
   FROM lockable.lock_acquire('priv:1', 'app-user-1', '10 minutes');
 SELECT token AS priv1_token FROM lockable.active_locks WHERE uid = 'priv:1' \gset
@@ -67,7 +67,7 @@ RESET ROLE;
 -- lock_break is for the role a DBA grants it to.
 --
 SELECT granted FROM lockable.lock_acquire('priv:5', 'app-user-1');
-SET ROLE regress_lockable_admin;
+SET ROLE regress_lockable_priv_admin;
 SELECT lockable.lock_break('priv:5');
 SELECT lockable.lock_owner('priv:5');
 RESET ROLE;
@@ -99,7 +99,7 @@ CREATE OPERATOR regress_hostile.> (LEFTARG = timestamptz, RIGHTARG = timestamptz
 CREATE OPERATOR regress_hostile.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz,
     FUNCTION = regress_hostile.always);
 
-SET ROLE regress_lockable_app;
+SET ROLE regress_lockable_priv_app;
 SET search_path = regress_hostile, pg_catalog, public;
 -- the trap is live for unqualified SQL in this session ...
 SELECT 'a' = 'b' AS a_equals_b, clock_timestamp() = now() AS clocks_equal,
@@ -178,9 +178,9 @@ RESET SESSION AUTHORIZATION;
 ROLLBACK;
 
 DROP ROLE regress_lockable_alice;
-REVOKE EXECUTE ON FUNCTION lockable.lock_break(text) FROM regress_lockable_admin;
-DROP ROLE regress_lockable_admin;
-DROP ROLE regress_lockable_app;
+REVOKE EXECUTE ON FUNCTION lockable.lock_break(text) FROM regress_lockable_priv_admin;
+DROP ROLE regress_lockable_priv_admin;
+DROP ROLE regress_lockable_priv_app;
 
 -- leave no live lock behind for the tests that follow
 SELECT lockable.lock_release_all('app-user-1') + lockable.lock_release_all('app-user-2') AS released;
