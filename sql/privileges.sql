@@ -107,7 +107,8 @@ SELECT 'a' = 'b' AS a_equals_b, clock_timestamp() = now() AS clocks_equal,
 -- ... and the lock functions are not fooled: same answers as above
 SELECT granted, owner, token > :priv1_token AS newer_token
   FROM lockable.lock_acquire('priv:6', 'app-user-1', '10 minutes');
-SELECT token AS priv6_token FROM lockable.active_locks WHERE uid = 'priv:6' \gset
+SELECT token AS priv6_token FROM lockable.active_locks
+ WHERE uid OPERATOR(pg_catalog.=) 'priv:6' \gset
 SELECT granted, owner FROM lockable.lock_acquire('priv:6', 'app-user-2');
 SELECT lockable.lock_owner('priv:6'), lockable.lock_owner('priv:7');
 SELECT lockable.lock_verify('priv:6', 'app-user-1', :priv6_token),
