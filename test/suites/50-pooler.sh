@@ -35,7 +35,9 @@ psql -X -q -d lockable_direct -c 'CREATE EXTENSION lockable'
 psql -X -q -d lockable_pooled -c 'CREATE EXTENSION lockable'
 
 pool_size=4
-port=$((40000 + RANDOM % 20000))
+# a loopback port that is free now (the kernel picks it)
+port=$(perl -MIO::Socket::INET -e \
+    'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0)->sockport')
 AsServerUser tee "$work/pgbouncer.ini" >/dev/null <<INI
 [databases]
 lockable_pooled = host=$PGHOST port=$PGPORT dbname=lockable_pooled user=$PGUSER
