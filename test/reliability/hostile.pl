@@ -288,9 +288,14 @@ $s->do('RESET statement_timeout');
 	my $before = Checksum();
 	my $w = Connect();
 	my $pid = $w->{pg_pid};
-	$w->do("SELECT granted FROM lockable.lock_acquire('held', 'waiter', '1 min', '1 hour')",
+	$w->do("SELECT granted FROM lockable.lock_acquire('held', 'waiter', '1 min', '30 s')",
 		{ pg_async => PG_ASYNC });
-	sleep 0.3;
+	# cancel once it is really waiting (a cancel that came too early would
+	# leave the wait to run out after 30 s, and the case would fail)
+	my $give_up = time + 10;
+	sleep 0.01 until $checker->selectrow_array(q{
+		SELECT state = 'active' AND wait_event_type = 'Extension'
+		  FROM pg_stat_activity WHERE pid = ?}, undef, $pid) || time > $give_up;
 	$checker->do('SELECT pg_cancel_backend(?)', undef, $pid);
 	eval { $w->pg_result };
 	my $state = $@ ? $w->state : 'no error';
