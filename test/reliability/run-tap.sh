@@ -10,7 +10,20 @@ EnsureServer
 EnsurePackages libipc-run-perl libdbd-pg-perl
 
 work=$(mktemp -d /tmp/lockable-tap.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# A test that timed out leaves its servers running: stop those (by the pids
+# in their own postmaster.pid files) before removing their directories.
+Cleanup() {
+    local pidfile pid
+    for pidfile in "$work"/tmp_check/*/pgdata/postmaster.pid; do
+        [ -f "$pidfile" ] || continue
+        pid=$(head -n 1 "$pidfile")
+        # only if that pid is still a postmaster of ours
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$work" &&
+            kill -QUIT "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap Cleanup EXIT
 mkdir "$work/t"
 cp "$@" "$work/t/"
 chmod -R a+rX "$work"
@@ -22,6 +35,7 @@ rc=0
     AsServerUser env PATH="$PG_BINDIR:$PATH" \
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         TESTDIR="$work" \
+        timeout --kill-after=10 300 \
         prove -I "$PGXS_DIR/src/test/perl" --verbose t/*.pl
 ) || rc=$?
 if [ $rc -ne 0 ]; then
