@@ -6,7 +6,7 @@
 #
 # Usage: hammer.pl [--mode exclusion|takeover] [--clients N] [--seconds S]
 #                  [--uids U] [--ttl INTERVAL] [--hold-ms MS] [--wait INTERVAL]
-#                  [--fenced] [--dsn DBI-DSN] [--no-server-prepare]
+#                  [--fenced] [--sweep] [--dsn DBI-DSN] [--no-server-prepare]
 #
 # Each client is a process with its own connection and its own owner name.
 #
@@ -29,6 +29,10 @@
 #	write accepted from a grant older than a grant logged before it, and
 #	hammer.resource agrees with the accepted writes.
 #
+# --sweep adds a process that runs lock_sweep() all the time, so released
+# rows vanish and grants keep racing to re-create them (INSERT ... ON
+# CONFLICT) instead of updating a row that is already there.
+#
 # Every log row gets its sequence number when it is written, so log order is
 # real-time order across clients.  Prints the figures; exits 1 on any
 # violation, 2 on a client error.
@@ -50,11 +54,12 @@ my %opt = (
 	'hold-ms' => undef,
 	wait => '2 s',
 	fenced => 0,
+	sweep => 0,
 	dsn => 'dbi:Pg:',
 	'server-prepare' => 1,
 );
 GetOptions(\%opt, 'mode=s', 'clients=i', 'seconds=f', 'uids=i', 'ttl=s',
-	'hold-ms=f', 'wait=s', 'fenced!', 'dsn=s', 'server-prepare!')
+	'hold-ms=f', 'wait=s', 'fenced!', 'sweep!', 'dsn=s', 'server-prepare!')
   or die "usage: see the header of $0\n";
 die "unknown mode \"$opt{mode}\"\n"
   unless $opt{mode} eq 'exclusion' || $opt{mode} eq 'takeover';
@@ -240,6 +245,38 @@ for my $n (1 .. $opt{clients})
 	}
 	$kids{$pid} = $n;
 }
+my $sweeps = 0;
+my $sweeper;
+if ($opt{sweep})
+{
+	pipe(my $from_sweeper, my $to_parent) or die "pipe: $!";
+	$sweeper = fork;
+	die "fork: $!" unless defined $sweeper;
+	if ($sweeper == 0)
+	{
+		close $from_sweeper;
+		my $ok = eval {
+			my $dbh = Connect();
+			my ($n, $deleted) = (0, 0);
+			my $end = time + $opt{seconds};
+			while (time < $end)
+			{
+				$deleted += $dbh->selectrow_array('SELECT lockable.lock_sweep()');
+				$n++;
+				sleep 0.002;
+			}
+			print $to_parent "$n $deleted\n";
+			close $to_parent;	# _exit does not flush
+			1;
+		};
+		print STDERR "sweeper: $@" unless $ok;
+		_exit($ok ? 0 : 2);
+	}
+	close $to_parent;
+	my $line = <$from_sweeper>;
+	($sweeps, my $swept) = split ' ', ($line // '0 0');
+	$sweeps = "$sweeps sweeps deleted $swept rows";
+}
 my $client_errors = 0;
 while ((my $pid = wait) > 0)
 {
@@ -342,6 +379,7 @@ printf " writes_accepted=%d writes_fenced=%d stale_releases_refused=%d",
   $n{'writes accepted'}, $n{'writes fenced'}, $n{'stale releases refused'}
   if $takeover;
 printf " backends=%d violations=%d\n", $n{backends}, $violations;
+print "  sweeper: $sweeps\n" if $opt{sweep};
 print "  VIOLATION $_\n" for @bad;
 print "  $client_errors client(s) failed\n" if $client_errors;
 

@@ -13,5 +13,5 @@ psql -X -q -d "$db" -c 'CREATE EXTENSION lockable'
 export PGDATABASE=$db
 
 hammer="$LOCKABLE_TOP/test/reliability/hammer.pl"
-perl "$hammer" --mode exclusion --clients 32 --uids 4 --seconds 25
+perl "$hammer" --mode exclusion --clients 32 --uids 4 --seconds 25 --sweep
 perl "$hammer" --mode takeover --clients 32 --uids 4 --seconds 15
