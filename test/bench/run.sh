@@ -474,7 +474,7 @@ Report() {
         echo "| UPDATE of one row by primary key | TPS | / no trigger |"
         echo "|---|---:|---:|"
         if $HAVE_TRIGGERS; then
-            local base=${RESULT["$sync|update|update-plain"]}
+            local base; base=$(R "$sync|update|update-plain")
             echo "| no trigger | $(Fmt "$base") | 1.00 |"
             echo "| suppress_redundant_updates_trigger (built-in C trigger: the floor) | $(Fmt "$(R "$sync|update|update-floor")") | $(Ratio "$(R "$sync|update|update-floor")" "$base") |"
             echo "| lockable.version_check | $(Fmt "$(R "$sync|update|update-versioned")") | $(Ratio "$(R "$sync|update|update-versioned")" "$base") |"
