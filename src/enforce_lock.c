@@ -326,25 +326,12 @@ LookUpLock(text *uid, const char *owner, SeenLock *seen)
 static void
 CheckEnforceTriggerCall(FunctionCallInfo fcinfo)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("enforce_lock: must be called as trigger")));
-	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("enforce_lock: must be called for each row")));
-	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("enforce_lock: must be called before the change")));
-	if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
-		!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("enforce_lock: must be called on update or delete")));
+	CheckRowTriggerCall(fcinfo, "enforce_lock",
+						TRIGGER_EVENT_UPDATE, TRIGGER_EVENT_DELETE,
+						"update or delete");
+	trigdata = (TriggerData *) fcinfo->context;
 	if (trigdata->tg_trigger->tgnargs < 1 || trigdata->tg_trigger->tgnargs > 3)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -365,20 +352,13 @@ ReadEnforceArguments(EnforceTrigger *entry, TriggerData *trigdata)
 	const char *colname = trigger->tgargs[0];
 	const char *mode = trigger->tgnargs >= 3 ? trigger->tgargs[2] : "if_locked";
 	Form_pg_attribute attr = NULL;
+	int			attnum;
 	Oid			typoutput;
 	bool		typisvarlena;
 
-	for (int i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute candidate = TupleDescAttr(tupdesc, i);
-
-		if (!candidate->attisdropped &&
-			strcmp(NameStr(candidate->attname), colname) == 0)
-		{
-			attr = candidate;
-			break;
-		}
-	}
+	attnum = SPI_fnumber(tupdesc, colname);
+	if (attnum > 0)
+		attr = TupleDescAttr(tupdesc, attnum - 1);
 	if (attr == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),

@@ -63,6 +63,9 @@ typedef struct TriggerCacheEntry
 								 * table changes */
 } TriggerCacheEntry;
 
+extern void CheckRowTriggerCall(FunctionCallInfo fcinfo, const char *name,
+								TriggerEvent event1, TriggerEvent event2,
+								const char *events);
 extern HTAB *CreateTriggerCache(const char *name, Size entrysize);
 extern TriggerCacheEntry *LookupTriggerCache(HTAB *cache,
 											 TriggerData *trigdata,

@@ -840,6 +840,22 @@ lock_acquire(PG_FUNCTION_ARGS)
 /*---- lock_release, lock_release_all, lock_break ----*/
 
 /*
+ * EndLease
+ *		Release the lock the last peek saw: no owner, and expires_at the
+ *		moment of release.  Returns false, writing nothing, if a concurrent
+ *		transaction changed the row first (see UpdateRow).
+ */
+static bool
+EndLease(LockTable *table, LockRow *row, TimestampTz now)
+{
+	int			cols[2] = {Anum_locks_owner, Anum_locks_expires_at};
+	Datum		values[2] = {(Datum) 0, TimestampTzGetDatum(now)};
+	bool		nulls[2] = {true, false};
+
+	return UpdateRow(table, row, 2, cols, values, nulls);
+}
+
+/*
  * lock_release(uid text, owner text) RETURNS boolean
  *		Returns true if owner held a live lock on uid and it is now released;
  *		false if it was not held, held by another, or already expired.
@@ -857,14 +873,10 @@ lock_release(PG_FUNCTION_ARGS)
 	OpenLockTable(&table, RowExclusiveLock);
 	for (;;)
 	{
-		int			cols[2] = {Anum_locks_owner, Anum_locks_expires_at};
-		Datum		values[2] = {(Datum) 0, TimestampTzGetDatum(now)};
-		bool		nulls[2] = {true, false};
-
 		Peek(&table, uid, &row);
 		if (!IsLive(&row, now) || !TextEqual(row.owner, owner))
 			break;
-		if (UpdateRow(&table, &row, 2, cols, values, nulls))
+		if (EndLease(&table, &row, now))
 		{
 			Announce("released", uid, owner, row.token);
 			released = true;
@@ -920,16 +932,13 @@ lock_break(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
-		int			cols[2] = {Anum_locks_owner, Anum_locks_expires_at};
-		Datum		values[2] = {(Datum) 0, TimestampTzGetDatum(now)};
-		bool		nulls[2] = {true, false};
 
 		Peek(&table, uid, &row);
 		if (!IsLive(&row, now))
 			break;
 
 		/* Break exactly the grant we saw, so the loser named is right. */
-		if (UpdateRow(&table, &row, 2, cols, values, nulls))
+		if (EndLease(&table, &row, now))
 		{
 			Announce("broken", uid, row.owner, row.token);
 			broken = true;

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * trigger_cache.c
- *	  A backend-local cache of what a trigger function worked out from its
- *	  trigger's arguments and its table's columns.
+ *	  What the two row triggers share: the check of how they were fired,
+ *	  and a backend-local cache of what a trigger function worked out from
+ *	  its trigger's arguments and its table's columns.
  *
  * version_check and enforce_lock fire for every row an UPDATE touches.
  * Finding their column by name, checking its type and looking up its output
@@ -119,4 +120,39 @@ LookupTriggerCache(HTAB *cache, TriggerData *trigdata, bool *usable)
 		entry->valid = false;
 	}
 	return entry;
+}
+
+/*
+ * CheckRowTriggerCall
+ *		Refuse any use of trigger function "name" other than BEFORE ... FOR
+ *		EACH ROW, fired by event1 or event2 (TRIGGER_EVENT_INSERT, _UPDATE or
+ *		_DELETE, which "events" names for the message).  The checks run in
+ *		contrib/tcn's order, and every misuse is 39P01; the caller checks its
+ *		own number of arguments.
+ */
+void
+CheckRowTriggerCall(FunctionCallInfo fcinfo, const char *name,
+					TriggerEvent event1, TriggerEvent event2,
+					const char *events)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent event;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called as trigger", name)));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called for each row", name)));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called before the change", name)));
+	event = trigdata->tg_event & TRIGGER_EVENT_OPMASK;
+	if (event != event1 && event != event2)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called on %s", name, events)));
 }

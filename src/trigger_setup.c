@@ -242,12 +242,12 @@ enable_versioning(PG_FUNCTION_ARGS)
 }
 
 /*
- * disable_versioning(tbl regclass) RETURNS void
- *		Drops trigger lockable_version_check, if there is one.  The column
- *		and its values stay.
+ * DisableTrigger
+ *		The body of the disable_* helpers: drop trigger "name" from the table
+ *		in the first argument, which the caller must own, if it is there.
  */
-Datum
-disable_versioning(PG_FUNCTION_ARGS)
+static void
+DisableTrigger(FunctionCallInfo fcinfo, const char *name)
 {
 	Oid			relid;
 	char	   *qualified;
@@ -257,9 +257,19 @@ disable_versioning(PG_FUNCTION_ARGS)
 	qualified = OpenOwnTable(relid);
 
 	SPI_connect();
-	DropLockableTrigger(relid, qualified, VERSION_TRIGGER_NAME);
+	DropLockableTrigger(relid, qualified, name);
 	SPI_finish();
+}
 
+/*
+ * disable_versioning(tbl regclass) RETURNS void
+ *		Drops trigger lockable_version_check, if there is one.  The column
+ *		and its values stay.
+ */
+Datum
+disable_versioning(PG_FUNCTION_ARGS)
+{
+	DisableTrigger(fcinfo, VERSION_TRIGGER_NAME);
 	PG_RETURN_VOID();
 }
 
@@ -326,16 +336,6 @@ enable_lock_enforcement(PG_FUNCTION_ARGS)
 Datum
 disable_lock_enforcement(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	char	   *qualified;
-
-	CheckArgumentNotNull(fcinfo, 0, "table");
-	relid = PG_GETARG_OID(0);
-	qualified = OpenOwnTable(relid);
-
-	SPI_connect();
-	DropLockableTrigger(relid, qualified, ENFORCE_TRIGGER_NAME);
-	SPI_finish();
-
+	DisableTrigger(fcinfo, ENFORCE_TRIGGER_NAME);
 	PG_RETURN_VOID();
 }

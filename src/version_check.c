@@ -38,6 +38,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -66,25 +67,12 @@ PG_FUNCTION_INFO_V1(version_check);
 static void
 CheckVersionTriggerCall(FunctionCallInfo fcinfo)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("version_check: must be called as trigger")));
-	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("version_check: must be called for each row")));
-	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("version_check: must be called before the change")));
-	if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
-		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("version_check: must be called on insert or update")));
+	CheckRowTriggerCall(fcinfo, "version_check",
+						TRIGGER_EVENT_INSERT, TRIGGER_EVENT_UPDATE,
+						"insert or update");
+	trigdata = (TriggerData *) fcinfo->context;
 	if (trigdata->tg_trigger->tgnargs > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -103,21 +91,14 @@ FindVersionColumn(VersionTrigger *entry, TriggerData *trigdata)
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	const char *colname = DEFAULT_VERSION_COLUMN;
 	Form_pg_attribute attr = NULL;
+	int			attnum;
 
 	if (trigdata->tg_trigger->tgnargs == 1)
 		colname = trigdata->tg_trigger->tgargs[0];
 
-	for (int i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute candidate = TupleDescAttr(tupdesc, i);
-
-		if (!candidate->attisdropped &&
-			strcmp(NameStr(candidate->attname), colname) == 0)
-		{
-			attr = candidate;
-			break;
-		}
-	}
+	attnum = SPI_fnumber(tupdesc, colname);
+	if (attnum > 0)
+		attr = TupleDescAttr(tupdesc, attnum - 1);
 
 	if (attr == NULL)
 		ereport(ERROR,
