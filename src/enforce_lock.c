@@ -344,8 +344,9 @@ CheckEnforceTriggerCall(FunctionCallInfo fcinfo)
  *		Fill in the cache entry from the trigger's arguments and table.
  */
 static void
-ReadEnforceArguments(EnforceTrigger *entry, TriggerData *trigdata)
+ReadEnforceArguments(TriggerCacheEntry *header, TriggerData *trigdata)
 {
+	EnforceTrigger *entry = (EnforceTrigger *) header;
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	Trigger    *trigger = trigdata->tg_trigger;
@@ -534,7 +535,6 @@ enforce_lock(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TupleDesc	tupdesc;
 	EnforceTrigger *entry;
-	bool		usable;
 	Datum		oldvalue;
 	bool		oldnull;
 
@@ -542,16 +542,10 @@ enforce_lock(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	tupdesc = RelationGetDescr(rel);
 
-	if (enforce_triggers == NULL)
-		enforce_triggers = CreateTriggerCache("lockable enforce_lock triggers",
-											  sizeof(EnforceTrigger));
-	entry = (EnforceTrigger *) LookupTriggerCache(enforce_triggers, trigdata,
-												  &usable);
-	if (!usable)
-	{
-		ReadEnforceArguments(entry, trigdata);
-		entry->header.valid = true;
-	}
+	entry = (EnforceTrigger *)
+		LookupTriggerCache(&enforce_triggers, "lockable enforce_lock triggers",
+						   sizeof(EnforceTrigger), trigdata,
+						   ReadEnforceArguments);
 
 	oldvalue = heap_getattr(trigdata->tg_trigtuple, entry->attnum, tupdesc,
 							&oldnull);

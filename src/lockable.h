@@ -66,9 +66,13 @@ typedef struct TriggerCacheEntry
 extern void CheckRowTriggerCall(FunctionCallInfo fcinfo, const char *name,
 								TriggerEvent event1, TriggerEvent event2,
 								const char *events);
-extern HTAB *CreateTriggerCache(const char *name, Size entrysize);
-extern TriggerCacheEntry *LookupTriggerCache(HTAB *cache,
+/* Fills in a trigger function's own fields of a cache entry. */
+typedef void (*FillTriggerCacheEntry) (TriggerCacheEntry *entry,
+									   TriggerData *trigdata);
+
+extern TriggerCacheEntry *LookupTriggerCache(HTAB **cache, const char *name,
+											 Size entrysize,
 											 TriggerData *trigdata,
-											 bool *usable);
+											 FillTriggerCacheEntry fill);
 
 #endif							/* LOCKABLE_H */

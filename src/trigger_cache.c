@@ -67,7 +67,7 @@ InvalidateTriggerCaches(Datum arg, Oid relid)
  *		A new, empty cache whose entries are entrysize bytes long (a
  *		TriggerCacheEntry header first).
  */
-HTAB *
+static HTAB *
 CreateTriggerCache(const char *name, Size entrysize)
 {
 	HASHCTL		ctl;
@@ -94,30 +94,33 @@ CreateTriggerCache(const char *name, Size entrysize)
 
 /*
  * LookupTriggerCache
- *		The entry of the trigger that fired, created if missing.  *usable is
- *		set to true if the entry is valid for the trigger's table; otherwise
- *		the caller must fill in its own fields and then set entry->valid.
- *		The header's key and relid are set here.
+ *		The entry of the trigger that fired, from *cache, which is created on
+ *		first use (named "name", with entries of entrysize bytes).  An entry
+ *		that is new, or invalid since its table changed, is filled in by
+ *		"fill" first; if fill fails, the entry stays invalid.
  */
 TriggerCacheEntry *
-LookupTriggerCache(HTAB *cache, TriggerData *trigdata, bool *usable)
+LookupTriggerCache(HTAB **cache, const char *name, Size entrysize,
+				   TriggerData *trigdata, FillTriggerCacheEntry fill)
 {
 	Oid			tgoid = trigdata->tg_trigger->tgoid;
 	Oid			relid = RelationGetRelid(trigdata->tg_relation);
 	TriggerCacheEntry *entry;
 	bool		found;
 
-	entry = (TriggerCacheEntry *) hash_search(cache, &tgoid, HASH_ENTER,
+	if (*cache == NULL)
+		*cache = CreateTriggerCache(name, entrysize);
+
+	entry = (TriggerCacheEntry *) hash_search(*cache, &tgoid, HASH_ENTER,
 											  &found);
-	if (!found)
-		entry->valid = false;
 
 	/* A trigger OID belongs to one table; checking costs nothing. */
-	*usable = entry->valid && entry->relid == relid;
-	if (!*usable)
+	if (!found || !entry->valid || entry->relid != relid)
 	{
 		entry->relid = relid;
 		entry->valid = false;
+		fill(entry, trigdata);
+		entry->valid = true;
 	}
 	return entry;
 }

@@ -85,8 +85,9 @@ CheckVersionTriggerCall(FunctionCallInfo fcinfo)
  *		check that it can hold a version.
  */
 static void
-FindVersionColumn(VersionTrigger *entry, TriggerData *trigdata)
+FindVersionColumn(TriggerCacheEntry *header, TriggerData *trigdata)
 {
+	VersionTrigger *entry = (VersionTrigger *) header;
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	const char *colname = DEFAULT_VERSION_COLUMN;
@@ -237,7 +238,6 @@ version_check(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TupleDesc	tupdesc;
 	VersionTrigger *entry;
-	bool		usable;
 	HeapTuple	newtuple;
 	bool		newnull;
 	int64		version;
@@ -249,16 +249,10 @@ version_check(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	tupdesc = RelationGetDescr(rel);
 
-	if (version_triggers == NULL)
-		version_triggers = CreateTriggerCache("lockable version_check triggers",
-											  sizeof(VersionTrigger));
-	entry = (VersionTrigger *) LookupTriggerCache(version_triggers, trigdata,
-												  &usable);
-	if (!usable)
-	{
-		FindVersionColumn(entry, trigdata);
-		entry->header.valid = true;
-	}
+	entry = (VersionTrigger *)
+		LookupTriggerCache(&version_triggers, "lockable version_check triggers",
+						   sizeof(VersionTrigger), trigdata,
+						   FindVersionColumn);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
