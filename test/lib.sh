@@ -43,8 +43,10 @@ EnsurePackages() {
         apt-get update -qq
         export LOCKABLE_APT_UPDATED=1
     fi
+    # Another apt-get on the machine (a parallel run) holds dpkg's lock for
+    # a while: wait for it rather than fail.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+        -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 }
 
 EnsureServer() {
