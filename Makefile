@@ -5,24 +5,29 @@ EXTENSION = lockable
 MODULE_big = lockable
 OBJS = \
 	src/lockable.o \
+	src/trust.o \
+	src/table_write.o \
+	src/lock_table.o \
 	src/locks.o \
 	src/trigger_cache.o \
 	src/version_check.o \
 	src/enforce_lock.o \
 	src/trigger_setup.o
 
-DATA = lockable--1.0.sql lockable--1.0--1.1.sql
+DATA = lockable--1.0.sql lockable--1.0--1.1.sql lockable--1.1--1.2.sql \
+	lockable--1.2.sql
 PGFILEDESC = "lockable - lease locks with fencing tokens"
 
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
-REGRESS = setup acquire release admin validation security \
-	version_check enforce_lock trigger_setup upgrade privileges
+REGRESS = setup acquire release admin validation security storage trust \
+	version_check enforce_lock trigger_setup trigger_memory upgrade \
+	privileges
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
 # against a running server, "make test" against a throwaway cluster.
-ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race notify \
-	version_race fenced_write enforce_row_locks
+ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race \
+	wait_bound notify version_race fenced_write enforce_row_locks
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 

@@ -107,8 +107,19 @@ SELECT granted, owner FROM lockable.lock_acquire('doc:ser', 'alice');
 SELECT granted, owner FROM lockable.lock_acquire('doc:ser', 'bob');
 SELECT lockable.lock_owner('doc:ser');
 SELECT lockable.lock_release('doc:ser', 'alice');
-SELECT granted, owner FROM lockable.lock_acquire('doc:ser', 'bob', '1 minute', '1 second');
+SELECT granted, owner FROM lockable.lock_acquire('doc:ser', 'bob');
 COMMIT;
+-- error: a waiting acquire in REPEATABLE READ or SERIALIZABLE is refused up
+-- front (0A000): the release it waits for would commit after the snapshot
+\set VERBOSITY sqlstate
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT lockable.lock_acquire('doc:ser', 'carol', '1 minute', '1 second');
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT lockable.lock_acquire('doc:ser', 'carol', '1 minute', '1 millisecond');
+ROLLBACK;
+\set VERBOSITY default
+-- without a wait, REPEATABLE READ works as usual
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT lockable.lock_owner('doc:ser');
 SELECT lockable.lock_release_all('bob');

@@ -189,6 +189,33 @@ SELECT lockable.lock_release('order:1', 'alice');
 -- The settings are real, reserved GUCs; unset means empty.
 SHOW lockable.owner;
 SHOW lockable.token;
+-- The parsed values live in memory that guc.c owns and frees (with free()
+-- up to PostgreSQL 15, with pfree from 16): setting them again and again,
+-- and SET LOCAL undone at commit and at rollback, must all work.
+SET lockable.token = '5';
+SET lockable.token = '6';
+SET lockable.token = '';
+SET lockable.token = '7';
+SHOW lockable.token;
+BEGIN;
+SET LOCAL lockable.token = '8';
+SHOW lockable.token;
+COMMIT;
+SHOW lockable.token;
+BEGIN;
+SET LOCAL lockable.token = '9';
+ROLLBACK;
+SHOW lockable.token;
+RESET lockable.token;
+SET lockable.max_ttl = '2 days';
+SET lockable.max_ttl = '3 days';
+BEGIN;
+SET LOCAL lockable.max_ttl = '1 hour';
+SHOW lockable.max_ttl;
+COMMIT;
+SHOW lockable.max_ttl;
+RESET lockable.max_ttl;
+SHOW lockable.max_ttl;
 \set VERBOSITY sqlstate
 -- error: no other setting may use the reserved prefix (42602)
 SET lockable.no_such_setting = 'x';

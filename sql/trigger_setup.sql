@@ -120,6 +120,53 @@ SELECT * FROM pg_temp.triggers_of('"Bad"');
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = '"Bad"'::regclass AND attnum > 0 ORDER BY attnum;
 
+-- Only columns whose text form no setting can change may name a lock:
+-- smallint, integer, bigint, text, varchar, char, uuid, and domains over
+-- them.  Anything else would let a writer who changed DateStyle, TimeZone,
+-- extra_float_digits or bytea_output name another lock (42804).
+CREATE DOMAIN doc_number AS integer CHECK (VALUE > 0);
+CREATE TABLE "Keys" (
+    k_int2 smallint, k_int4 integer, k_int8 bigint, k_text text,
+    k_varchar varchar(20), k_char char(4), k_uuid uuid, k_domain doc_number,
+    k_ts timestamptz, k_date date, k_interval interval, k_float float8,
+    k_numeric numeric, k_bytea bytea, k_money money, k_regclass regclass,
+    k_json json, k_bool boolean);
+SELECT c AS allowed_column
+  FROM unnest(ARRAY['k_int2', 'k_int4', 'k_int8', 'k_text', 'k_varchar',
+                    'k_char', 'k_uuid', 'k_domain']) AS c,
+       LATERAL lockable.enable_lock_enforcement('"Keys"', c, 'k:');
+\set VERBOSITY sqlstate
+-- error: a column type whose text form can depend on settings (42804)
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_ts', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_date', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_interval', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_float', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_numeric', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_bytea', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_money', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_regclass', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_json', 'k:');
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_bool', 'k:');
+\set VERBOSITY default
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_ts', 'k:');
+-- the last allowed call stays installed; the refused ones changed nothing
+SELECT * FROM pg_temp.triggers_of('"Keys"');
+-- error: a trigger created by hand on such a column is refused when it
+-- fires (42804), so no write passes it unchecked
+SELECT lockable.disable_lock_enforcement('"Keys"');
+CREATE TRIGGER by_hand BEFORE UPDATE OR DELETE ON "Keys"
+    FOR EACH ROW EXECUTE FUNCTION lockable.enforce_lock('k_ts', 'k:');
+INSERT INTO "Keys" (k_int4, k_ts) VALUES (1, '2026-11-22 10:00+00');
+\set VERBOSITY sqlstate
+UPDATE "Keys" SET k_int4 = 2;
+DELETE FROM "Keys";
+-- error: a uid prefix that leaves no room for a value (22023)
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_int4', repeat('p', 512));
+\set VERBOSITY default
+SELECT lockable.enable_lock_enforcement('"Keys"', 'k_int4', repeat('p', 511));
+DROP TABLE "Keys";
+DROP DOMAIN doc_number;
+
 -- Only the table's owner may call the helpers, even with TRIGGER privilege.
 GRANT ALL ON "Order Lines" TO regress_lockable_trig_stranger;
 SET ROLE regress_lockable_trig_stranger;

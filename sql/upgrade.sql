@@ -1,18 +1,22 @@
 --
--- upgrade: ALTER EXTENSION lockable UPDATE from 1.0 to 1.1 gives the same
--- extension as a fresh install of 1.1, and keeps the locks and tokens that
--- existed before it.
+-- upgrade: ALTER EXTENSION lockable UPDATE from every released version
+-- gives the same extension as a fresh install of the newest, and keeps the
+-- locks and tokens that existed before it.  Released scripts are never
+-- edited, so a fresh install (lockable--1.2.sql) and an update (1.0 -> 1.1
+-- -> 1.2, or 1.1 -> 1.2) are independent ways to the same catalog.
 --
 -- Each install gets a database of its own.  The catalog fingerprint, made
 -- by sql/upgrade_fingerprint.psql, covers every member object: its identity;
 -- for functions their signature with defaults, result, language,
 -- volatility, parallel safety, strictness, security, settings and ACL; for
--- relations their columns and ACL; for every member its comment; and the
--- extension's version, schema and dumped configuration tables.
+-- relations and composite types their kind, options, columns and ACL, a
+-- view's definition, a table's indexes and triggers; for every member its
+-- comment; and the extension's version, schema (with its ACL) and dumped
+-- configuration tables.
 --
 SELECT current_database() AS regression_db \gset
 
--- A fresh install of the default version, 1.1.
+-- A fresh install of the default version, 1.2.
 CREATE DATABASE lockable_upgrade_fresh;
 \c lockable_upgrade_fresh
 CREATE EXTENSION lockable;
@@ -23,28 +27,34 @@ SELECT pg_describe_object(classid, objid, 0) AS member
  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'lockable')
  ORDER BY 1;
+\set ECHO none
 \i sql/upgrade_fingerprint.psql
+\set ECHO all
 \set fresh_fingerprint :fp_fingerprint
--- one line per member, and one for the extension
+-- one line per member, one for the extension, one for its schema
 SELECT count(*) AS fingerprint_lines
   FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n');
 
 -- An install of 1.0 in use: a live lock, and tokens already handed out.
-CREATE DATABASE lockable_upgrade_old;
-\c lockable_upgrade_old
+CREATE DATABASE lockable_upgrade_from_1_0;
+\c lockable_upgrade_from_1_0
 CREATE EXTENSION lockable VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lockable';
+-- Until ALTER EXTENSION UPDATE runs, the new library serves the old catalog.
 SELECT granted, owner FROM lockable.lock_acquire('doc:1', 'alice', '1 hour');
 SELECT granted, owner FROM lockable.lock_acquire('doc:2', 'bob', '1 hour');
 SELECT lockable.lock_release('doc:2', 'bob');
+SELECT granted, owner FROM lockable.lock_acquire('doc:1', 'bob');
 SELECT token AS last_token FROM lockable.locks WHERE uid = 'doc:2' \gset
 
-ALTER EXTENSION lockable UPDATE TO '1.1';
+ALTER EXTENSION lockable UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'lockable';
 
--- The catalog is the same as a fresh 1.1 install's: no line of either
+-- The catalog is the same as a fresh install's: no line of either
 -- fingerprint is missing from the other.
+\set ECHO none
 \i sql/upgrade_fingerprint.psql
+\set ECHO all
 \set updated_fingerprint :fp_fingerprint
 SELECT line AS only_in_fresh_install
   FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n') AS line
@@ -61,7 +71,7 @@ SELECT lockable.lock_owner('doc:1');
 SELECT granted, token > :last_token AS higher_token
   FROM lockable.lock_acquire('doc:3', 'carol', '1 hour');
 
--- The new objects work in the updated database.
+-- The triggers work in the updated database.
 CREATE TABLE doc (id integer PRIMARY KEY, body text);
 INSERT INTO doc VALUES (1, 'draft');
 SELECT lockable.enable_versioning('doc');
@@ -75,7 +85,37 @@ UPDATE doc SET body = 'edit', version = 1 WHERE id = 1;
 RESET lockable.owner;
 SELECT id, body, version FROM doc;
 
+-- An install of 1.1, with a table under enforcement, updated to 1.2.
+CREATE DATABASE lockable_upgrade_from_1_1;
+\c lockable_upgrade_from_1_1
+CREATE EXTENSION lockable VERSION '1.1';
+CREATE TABLE doc (id integer PRIMARY KEY, body text);
+SELECT lockable.enable_lock_enforcement('doc', 'id', 'doc:');
+SELECT granted, owner FROM lockable.lock_acquire('doc:1', 'alice', '1 hour');
+ALTER EXTENSION lockable UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'lockable';
+\set ECHO none
+\i sql/upgrade_fingerprint.psql
+\set ECHO all
+\set updated_fingerprint :fp_fingerprint
+SELECT line AS only_in_fresh_install
+  FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n') AS line
+EXCEPT
+SELECT line FROM pg_catalog.regexp_split_to_table(:'updated_fingerprint', E'\n') AS line;
+SELECT line AS only_in_updated_install
+  FROM pg_catalog.regexp_split_to_table(:'updated_fingerprint', E'\n') AS line
+EXCEPT
+SELECT line FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n') AS line;
+SELECT :'fresh_fingerprint' = :'updated_fingerprint' AS identical;
+SELECT lockable.lock_owner('doc:1');
+INSERT INTO doc VALUES (1, 'draft');
+\set VERBOSITY sqlstate
+-- error: the trigger installed under 1.1 still fires (55P03)
+UPDATE doc SET body = 'edit' WHERE id = 1;
+\set VERBOSITY default
+
 -- Clean up.
 \c :regression_db
 DROP DATABASE lockable_upgrade_fresh;
-DROP DATABASE lockable_upgrade_old;
+DROP DATABASE lockable_upgrade_from_1_0;
+DROP DATABASE lockable_upgrade_from_1_1;

@@ -5,7 +5,12 @@
  *	  lease lock is held by someone other than the writer.
  *
  * Each row names its lock: uid = prefix || column::text (the column's type
- * output function makes the text, as a cast to text would).  The writer is
+ * output function makes the text, as a cast to text would).  Only types
+ * whose text form no setting can change may name a lock (smallint, integer,
+ * bigint, text, varchar, char, uuid, and domains over them): with a
+ * timestamp, float or bytea column, a writer who changed DateStyle,
+ * TimeZone, extra_float_digits or bytea_output would name another lock and
+ * walk past the real one.  The writer is
  * whoever the setting lockable.owner names in the writing transaction, and
  * lockable.token optionally carries the fencing token of its grant.  Before
  * a row is updated or deleted the trigger looks up the row's lock in
@@ -82,8 +87,11 @@ typedef struct EnforceTrigger
 	bool		typbyval;		/* its type's storage, to compare values */
 	int16		typlen;
 	FmgrInfo	typoutput;		/* its type's output function */
-	char	   *prefix;			/* uid = prefix || value::text */
 	bool		required;		/* mode "required" rather than "if_locked" */
+	int			prefixlen;
+	/* uid = prefix || value::text; kept in the entry, so a refill allocates
+	 * nothing and a caller further up the stack never sees freed memory */
+	char		prefix[LOCKABLE_MAX_NAME_BYTES + 1];
 } EnforceTrigger;
 
 static HTAB *enforce_triggers = NULL;
@@ -316,6 +324,55 @@ LookUpLock(text *uid, const char *owner, SeenLock *seen)
 	return held;
 }
 
+/*---- What may name a lock ----*/
+
+/*
+ * CheckLockColumnType
+ *		Refuse (42804) a lock column whose text form depends on settings (see
+ *		the file header).  Used when the trigger is installed and when it
+ *		fires, so a trigger created by hand is held to the same rule.
+ */
+void
+CheckLockColumnType(Oid typid, const char *colname, const char *relname)
+{
+	switch (getBaseType(typid))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case UUIDOID:
+			return;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of relation \"%s\" cannot name a row's lock",
+							colname, relname),
+					 errdetail("The column is of type %s, whose text form can depend on session settings, so a writer could name another lock.",
+							   format_type_be(typid)),
+					 errhint("Use a column of type smallint, integer, bigint, text, varchar, char or uuid.")));
+	}
+}
+
+/*
+ * CheckLockPrefix
+ *		Refuse (22023) a uid prefix that leaves no room for a value.
+ */
+void
+CheckLockPrefix(const char *prefix)
+{
+	int			len = strlen(prefix);
+
+	if (len >= LOCKABLE_MAX_NAME_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("uid prefix is too long"),
+				 errdetail("The prefix is %d bytes long; a uid, prefix included, is at most %d bytes.",
+						   len, LOCKABLE_MAX_NAME_BYTES)));
+}
+
 /*---- The checks ----*/
 
 /*
@@ -330,7 +387,7 @@ CheckEnforceTriggerCall(FunctionCallInfo fcinfo)
 
 	CheckRowTriggerCall(fcinfo, "enforce_lock",
 						TRIGGER_EVENT_UPDATE, TRIGGER_EVENT_DELETE,
-						"update or delete");
+						gettext_noop("%s: must be called on update or delete"));
 	trigdata = (TriggerData *) fcinfo->context;
 	if (trigdata->tg_trigger->tgnargs < 1 || trigdata->tg_trigger->tgnargs > 3)
 		ereport(ERROR,
@@ -351,6 +408,7 @@ ReadEnforceArguments(TriggerCacheEntry *header, TriggerData *trigdata)
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	Trigger    *trigger = trigdata->tg_trigger;
 	const char *colname = trigger->tgargs[0];
+	const char *prefix = trigger->tgnargs >= 2 ? trigger->tgargs[1] : "";
 	const char *mode = trigger->tgnargs >= 3 ? trigger->tgargs[2] : "if_locked";
 	Form_pg_attribute attr = NULL;
 	int			attnum;
@@ -367,24 +425,22 @@ ReadEnforceArguments(TriggerCacheEntry *header, TriggerData *trigdata)
 						colname, RelationGetRelationName(rel)),
 				 errhint("The first argument of the enforce_lock trigger names the column whose value names the row's lock.")));
 
+	CheckLockColumnType(attr->atttypid, colname, RelationGetRelationName(rel));
+
 	if (strcmp(mode, "required") != 0 && strcmp(mode, "if_locked") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("enforce_lock: invalid mode \"%s\"", mode),
 				 errhint("The mode is \"if_locked\" or \"required\".")));
+	CheckLockPrefix(prefix);
 
 	getTypeOutputInfo(attr->atttypid, &typoutput, &typisvarlena);
 	fmgr_info_cxt(typoutput, &entry->typoutput, CacheMemoryContext);
 	entry->attnum = attr->attnum;
 	entry->typbyval = attr->attbyval;
 	entry->typlen = attr->attlen;
-
-	/*
-	 * The old prefix string, if any, is not freed: a trigger call further up
-	 * the stack could still point at it.  It is rebuilt only after DDL.
-	 */
-	entry->prefix = MemoryContextStrdup(CacheMemoryContext,
-										trigger->tgnargs >= 2 ? trigger->tgargs[1] : "");
+	entry->prefixlen = strlen(prefix);
+	memcpy(entry->prefix, prefix, entry->prefixlen + 1);
 	entry->required = (strcmp(mode, "required") == 0);
 }
 
@@ -405,7 +461,7 @@ RowLockUid(EnforceTrigger *entry, Datum value, bool isnull)
 		return NULL;
 
 	valuetext = OutputFunctionCall(&entry->typoutput, value);
-	prefixlen = strlen(entry->prefix);
+	prefixlen = entry->prefixlen;
 	valuelen = strlen(valuetext);
 	uid = (text *) palloc(VARHDRSZ + prefixlen + valuelen);
 	SET_VARSIZE(uid, VARHDRSZ + prefixlen + valuelen);

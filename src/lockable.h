@@ -30,6 +30,7 @@
 #include "commands/trigger.h"
 #include "datatype/timestamp.h"
 #include "utils/hsearch.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 /* Longest uid or owner accepted, in bytes. */
@@ -65,7 +66,7 @@ typedef struct TriggerCacheEntry
 
 extern void CheckRowTriggerCall(FunctionCallInfo fcinfo, const char *name,
 								TriggerEvent event1, TriggerEvent event2,
-								const char *events);
+								const char *event_message);
 /* Fills in a trigger function's own fields of a cache entry. */
 typedef void (*FillTriggerCacheEntry) (TriggerCacheEntry *entry,
 									   TriggerData *trigdata);
@@ -74,5 +75,24 @@ extern TriggerCacheEntry *LookupTriggerCache(HTAB **cache, const char *name,
 											 Size entrysize,
 											 TriggerData *trigdata,
 											 FillTriggerCacheEntry fill);
+
+/* What may name a row's lock (enforce_lock.c). */
+extern void CheckLockColumnType(Oid typid, const char *colname,
+								const char *relname);
+extern void CheckLockPrefix(const char *prefix);
+
+/* A column of one of the extension's tables, as its scripts create it. */
+typedef struct ExpectedColumn
+{
+	const char *name;
+	Oid			typid;
+	bool		optional;		/* added by a later version's update */
+} ExpectedColumn;
+
+/* Only the extension's own objects are used (trust.c). */
+extern Oid	TrustExtensionSchema(void);
+extern void TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
+								int ncolumns, AttrNumber *attnums);
+extern void TrustExtensionSequence(Oid relid);
 
 #endif							/* LOCKABLE_H */

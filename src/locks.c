@@ -2,40 +2,29 @@
  *
  * locks.c
  *	  The lease-lock functions: lock_acquire, lock_release, lock_owner,
- *	  lock_verify, lock_release_all, lock_break and lock_sweep.
+ *	  lock_verify, lock_release_all, lock_break, lock_sweep, and
+ *	  verify_installation.
  *
- * State lives in lockable.locks, one row per uid.  There is no session
+ * This file owns the SQL-callable contract: argument checks, the lease
+ * rules, what each call returns, and the notifications it sends.  The
+ * storage of lockable.locks, and the compare-and-set protocol every write
+ * follows, are lock_table.c's (see lock_table.h).  There is no session
  * state: any call may land on any backend (a transaction-pooling pooler is
- * fine).  The per-uid paths (read a row, then update that row) use the
- * table's primary key index and heap_update directly: they are the hot path
- * of every caller, and the profile showed executor start-up and plan checks
- * costing as much as the work itself.  The rare and set-oriented writes (the
- * first INSERT of a uid, lock_release_all, lock_sweep) run SQL through SPI
- * plans prepared once per backend.
- *
- * Protocol.  Each write is a compare-and-set: the function first reads the
- * row without locking it ("peek"), decides from what it saw, and then
- * updates exactly the row version it saw (or, for a new uid, runs INSERT
- * ... ON CONFLICT DO NOTHING).  heap_update waits, as an UPDATE does, for a
- * concurrent writer of that row to finish; if that writer committed, the
- * version we saw is no longer the latest, nothing is written, and the
- * function peeks again.  So the answer always reflects committed state at
- * the moment of the call.  A refusal is decided from the peek alone, which
- * takes no row lock: a caller that is refused blocks nobody.
- *
- * Snapshots.  Every peek reads with the latest snapshot, so in READ
- * COMMITTED the answer is always current.  In REPEATABLE READ and
- * SERIALIZABLE the write is cross-checked against the transaction snapshot
- * (as the foreign-key triggers do): a lock changed after the transaction's
- * snapshot is never granted from stale data; the write fails with SQLSTATE
- * 40001 instead.
+ * fine).
  *
  * Waiting.  lock_acquire with a wait polls: it peeks, and only when the lock
  * looks free does it try to take it, inside a subtransaction that is rolled
  * back if the try fails, so that no row lock outlives a failed try and the
  * holder's release never waits for a waiter.  Between tries it sleeps on its
  * latch for at most LOCKABLE_WAIT_POLL_MS, or until the holder's lease ends
- * if that is sooner, and honours query cancel and statement_timeout.
+ * if that is sooner, and honours query cancel and statement_timeout.  The
+ * wait bounds the whole call: a try that finds the row being changed by an
+ * open transaction waits for it only until the deadline (its lock waits run
+ * under a lock_timeout that ends there, or sooner at the session's own
+ * lock_timeout, after which the call tries again), and at the deadline the
+ * call returns the last committed holder.  Under REPEATABLE READ and SERIALIZABLE a waiting
+ * acquire is refused up front: the release it waits for would commit after
+ * the transaction's snapshot, so the wait could only end in 40001.
  *
  * Time.  "Now" is GetCurrentTimestamp() at the moment of the call (taken
  * again for each try of a waiting acquire), never the transaction start.
@@ -50,121 +39,29 @@
  */
 #include "lockable.h"
 
-#include "access/genam.h"
-#include "access/heapam.h"
 #include "access/htup_details.h"
-#include "access/skey.h"
-#include "access/stratnum.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/index.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_type.h"
+#include "access/xlog.h"
 #include "commands/async.h"
-#include "commands/sequence.h"
-#include "executor/spi.h"
-#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/json.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
 #include "utils/resowner.h"
-#include "utils/snapmgr.h"
 #if PG_VERSION_NUM >= 140000
 #include "utils/wait_event.h"
 #else
 #include "pgstat.h"
 #endif
 
+#include "lock_table.h"
+
 /* Longest sleep between two tries of a waiting lock_acquire. */
 #define LOCKABLE_WAIT_POLL_MS 10
-
-/*---- The lock table ----*/
-
-/* Columns of lockable.locks, as lockable--1.0.sql creates it. */
-#define Natts_locks				5
-#define Anum_locks_uid			1
-#define Anum_locks_owner		2
-#define Anum_locks_token		3
-#define Anum_locks_acquired_at	4
-#define Anum_locks_expires_at	5
-
-/*
- * lockable.locks and its primary key index, opened for one call.  They are
- * looked up by name on every call (three syscache probes, next to nothing)
- * rather than cached, so that DROP and CREATE EXTENSION in a long-lived
- * backend need no invalidation logic.
- */
-typedef struct LockTable
-{
-	Relation	heap;
-	Relation	index;			/* the primary key, on uid */
-	Oid			token_seq;		/* lockable.token_seq */
-} LockTable;
-
-/*---- The row of one uid, as a peek saw it ----*/
-
-typedef struct LockRow
-{
-	bool		found;			/* is there a row for the uid? */
-	HeapTuple	tuple;			/* a copy of the row version seen */
-	text	   *owner;			/* NULL if released */
-	int64		token;
-	TimestampTz acquired_at;
-	TimestampTz expires_at;
-} LockRow;
-
-/*---- Prepared statements ----*/
-
-/*
- * The statements run through SPI.  Their plans are prepared on first use and
- * kept for the life of the backend.  The functions run with search_path
- * pinned to pg_catalog, and every object is schema-qualified.
- */
-typedef enum LockStatement
-{
-	STMT_INSERT,
-	STMT_RELEASE_ALL,
-	STMT_SWEEP,
-	NUM_LOCK_STATEMENTS
-} LockStatement;
-
-typedef struct LockStatementDef
-{
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[4];
-} LockStatementDef;
-
-static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
-	/* $1 uid, $2 owner, $3 now, $4 expiry */
-	[STMT_INSERT] = {
-		"INSERT INTO lockable.locks (uid, owner, token, acquired_at, expires_at)"
-		" VALUES ($1, $2, pg_catalog.nextval('lockable.token_seq'), $3, $4)"
-		" ON CONFLICT (uid) DO NOTHING RETURNING token",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
-	},
-	/* $1 owner, $2 now */
-	[STMT_RELEASE_ALL] = {
-		"UPDATE lockable.locks SET owner = NULL, expires_at = $2"
-		" WHERE owner = $1 AND expires_at > $2"
-		" RETURNING uid, token",
-		2, {TEXTOID, TIMESTAMPTZOID}
-	},
-	/* $1 cutoff: a lock that ended at or before it is deleted */
-	[STMT_SWEEP] = {
-		"DELETE FROM lockable.locks WHERE expires_at <= $1",
-		1, {TIMESTAMPTZOID}
-	},
-};
-
-static SPIPlanPtr lock_plans[NUM_LOCK_STATEMENTS];
 
 typedef enum AcquireOutcome
 {
@@ -180,15 +77,60 @@ PG_FUNCTION_INFO_V1(lock_verify);
 PG_FUNCTION_INFO_V1(lock_release_all);
 PG_FUNCTION_INFO_V1(lock_break);
 PG_FUNCTION_INFO_V1(lock_sweep);
+PG_FUNCTION_INFO_V1(verify_installation);
 
 /*---- Argument checks ----*/
+
+/*
+ * The arguments that are checked by one helper each.  Every message is a
+ * whole sentence, so that it can be translated.
+ */
+typedef enum NameArgument
+{
+	ARG_UID,
+	ARG_OWNER
+} NameArgument;
+
+static const struct
+{
+	const char *null_message;
+	const char *empty_message;
+	const char *long_message;
+	const char *long_detail;
+}			name_messages[] = {
+	[ARG_UID] = {
+		gettext_noop("lock uid cannot be null"),
+		gettext_noop("lock uid cannot be empty"),
+		gettext_noop("lock uid is too long"),
+		gettext_noop("The uid is %d bytes long; the limit is %d bytes.")
+	},
+	[ARG_OWNER] = {
+		gettext_noop("lock owner cannot be null"),
+		gettext_noop("lock owner cannot be empty"),
+		gettext_noop("lock owner is too long"),
+		gettext_noop("The owner is %d bytes long; the limit is %d bytes.")
+	},
+};
+
+typedef enum IntervalArgument
+{
+	ARG_TTL,
+	ARG_WAIT,
+	ARG_OLDER_THAN
+} IntervalArgument;
+
+static const char *const interval_null_messages[] = {
+	[ARG_TTL] = gettext_noop("ttl cannot be null"),
+	[ARG_WAIT] = gettext_noop("wait cannot be null"),
+	[ARG_OLDER_THAN] = gettext_noop("older_than cannot be null"),
+};
 
 /*
  * GetNameArg
  *		Fetch a uid or owner argument, refusing NULL, empty and overlong ones.
  */
 static text *
-GetNameArg(FunctionCallInfo fcinfo, int argno, const char *what)
+GetNameArg(FunctionCallInfo fcinfo, int argno, NameArgument which)
 {
 	text	   *name;
 	int			len;
@@ -196,20 +138,20 @@ GetNameArg(FunctionCallInfo fcinfo, int argno, const char *what)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("lock %s cannot be null", what)));
+				 errmsg("%s", _(name_messages[which].null_message))));
 
 	name = PG_GETARG_TEXT_PP(argno);
 	len = VARSIZE_ANY_EXHDR(name);
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lock %s cannot be empty", what)));
+				 errmsg("%s", _(name_messages[which].empty_message))));
 	if (len > LOCKABLE_MAX_NAME_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lock %s is too long", what),
-				 errdetail("The %s is %d bytes long; the limit is %d bytes.",
-						   what, len, LOCKABLE_MAX_NAME_BYTES)));
+				 errmsg("%s", _(name_messages[which].long_message)),
+				 errdetail(name_messages[which].long_detail,
+						   len, LOCKABLE_MAX_NAME_BYTES)));
 	return name;
 }
 
@@ -218,12 +160,12 @@ GetNameArg(FunctionCallInfo fcinfo, int argno, const char *what)
  *		Fetch an interval argument, refusing NULL.
  */
 static Interval *
-GetIntervalArg(FunctionCallInfo fcinfo, int argno, const char *what)
+GetIntervalArg(FunctionCallInfo fcinfo, int argno, IntervalArgument which)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s cannot be null", what)));
+				 errmsg("%s", _(interval_null_messages[which]))));
 	return PG_GETARG_INTERVAL_P(argno);
 }
 
@@ -314,255 +256,7 @@ TextEqual(const text *a, const text *b)
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), len) == 0;
 }
 
-/*---- Statement execution ----*/
-
-/*
- * RunStatement
- *		Execute one of the prepared statements inside the caller's SPI
- *		connection; returns the number of rows processed.
- *
- * Under REPEATABLE READ or SERIALIZABLE, read the latest committed state and
- * cross-check writes against the transaction snapshot, so that a row changed
- * since the snapshot raises a serialization failure instead of being
- * silently judged on stale data.
- */
-static uint64
-RunStatement(LockStatement stmt, Datum *values, const char *nulls)
-{
-	Snapshot	snapshot = InvalidSnapshot;
-	Snapshot	crosscheck = InvalidSnapshot;
-	int			rc;
-
-	if (lock_plans[stmt] == NULL)
-	{
-		const LockStatementDef *def = &lock_statements[stmt];
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare(def->sql, def->nargs, (Oid *) def->argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-				 def->sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		lock_plans[stmt] = plan;
-	}
-
-	if (IsolationUsesXactSnapshot())
-	{
-		CommandCounterIncrement();
-		snapshot = GetLatestSnapshot();
-		crosscheck = GetTransactionSnapshot();
-	}
-
-	rc = SPI_execute_snapshot(lock_plans[stmt], values, nulls,
-							  snapshot, crosscheck, false, true, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_snapshot failed for \"%s\": %s",
-			 lock_statements[stmt].sql, SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-/*
- * ResultDatum
- *		Column "col" (1-based) of row "row" of the last statement's result.
- */
-static Datum
-ResultDatum(uint64 row, int col, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						 col, isnull);
-}
-
-/*---- Direct access to the lock table ----*/
-
-/*
- * OpenLockTable
- *		Open lockable.locks and its primary key with the given lock mode
- *		(held, as the executor holds them, until the end of the transaction).
- */
-static void
-OpenLockTable(LockTable *table, LOCKMODE lockmode)
-{
-	Oid			namespace = get_namespace_oid("lockable", false);
-	Oid			relid = get_relname_relid("locks", namespace);
-	Oid			indexid;
-	Form_pg_index index;
-
-	table->token_seq = get_relname_relid("token_seq", namespace);
-	if (!OidIsValid(relid) || !OidIsValid(table->token_seq))
-		elog(ERROR, "lockable.locks or lockable.token_seq is missing");
-
-	table->heap = table_open(relid, lockmode);
-	if (RelationGetDescr(table->heap)->natts != Natts_locks)
-		elog(ERROR, "lockable.locks does not have the expected columns");
-	indexid = RelationGetPrimaryKeyIndex(table->heap);
-	if (!OidIsValid(indexid))
-		elog(ERROR, "lockable.locks has no primary key");
-	table->index = index_open(indexid, lockmode);
-	index = table->index->rd_index;
-	if (index->indnatts != 1 || index->indkey.values[0] != Anum_locks_uid)
-		elog(ERROR, "lockable.locks does not have its primary key on uid");
-}
-
-static void
-CloseLockTable(LockTable *table)
-{
-	index_close(table->index, NoLock);
-	table_close(table->heap, NoLock);
-}
-
-/*
- * Peek
- *		Read the row of uid, as the latest committed state and this
- *		transaction's own earlier changes show it, without locking it.
- *		Frees what an earlier peek into the same LockRow kept.
- */
-static void
-Peek(LockTable *table, text *uid, LockRow *row)
-{
-	TupleDesc	tupdesc = RelationGetDescr(table->heap);
-	ScanKeyData key;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
-
-	if (row->tuple != NULL)
-		heap_freetuple(row->tuple);
-	memset(row, 0, sizeof(LockRow));
-
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   table->index->rd_indcollation[0], F_TEXTEQ,
-						   PointerGetDatum(uid));
-	scan = index_beginscan(table->heap, table->index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	slot = table_slot_create(table->heap, NULL);
-
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		Datum		values[Natts_locks];
-		bool		nulls[Natts_locks];
-
-		row->found = true;
-		row->tuple = ExecCopySlotHeapTuple(slot);
-		heap_deform_tuple(row->tuple, tupdesc, values, nulls);
-		row->owner = nulls[Anum_locks_owner - 1] ? NULL :
-			DatumGetTextPP(values[Anum_locks_owner - 1]);
-		row->token = DatumGetInt64(values[Anum_locks_token - 1]);
-		row->acquired_at = DatumGetTimestampTz(values[Anum_locks_acquired_at - 1]);
-		row->expires_at = DatumGetTimestampTz(values[Anum_locks_expires_at - 1]);
-	}
-
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-}
-
-/*
- * UpdateRow
- *		Write a new version of the row version the last peek saw, with the
- *		given columns (1-based numbers) changed.  Returns false, writing
- *		nothing, if a concurrent transaction updated or deleted that version
- *		and committed: the caller peeks again.
- *
- * Like UPDATE, this waits for a concurrent writer of the row to finish.  In
- * REPEATABLE READ and SERIALIZABLE, a row version the transaction snapshot
- * does not see, or one changed by a concurrent transaction, is a
- * serialization failure.
- */
-static bool
-UpdateRow(LockTable *table, LockRow *row,
-		  int ncols, int *cols, Datum *values, bool *nulls)
-{
-	TupleDesc	tupdesc = RelationGetDescr(table->heap);
-	Snapshot	crosscheck = InvalidSnapshot;
-	HeapTuple	newtuple;
-	TM_FailureData tmfd;
-	LockTupleMode lockmode;
-	TM_Result	result;
-
-	PreventCommandIfReadOnly("UPDATE");
-	if (IsolationUsesXactSnapshot())
-		crosscheck = GetTransactionSnapshot();
-
-	newtuple = heap_modify_tuple_by_cols(row->tuple, tupdesc,
-										 ncols, cols, values, nulls);
-#if PG_VERSION_NUM >= 160000
-	{
-		TU_UpdateIndexes update_indexes;
-
-		result = heap_update(table->heap, &row->tuple->t_self, newtuple,
-							 GetCurrentCommandId(true), crosscheck, true,
-							 &tmfd, &lockmode, &update_indexes);
-	}
-#else
-	result = heap_update(table->heap, &row->tuple->t_self, newtuple,
-						 GetCurrentCommandId(true), crosscheck, true,
-						 &tmfd, &lockmode);
-#endif
-
-	switch (result)
-	{
-		case TM_Ok:
-			break;
-		case TM_Updated:
-		case TM_Deleted:
-			if (IsolationUsesXactSnapshot() && result == TM_Updated)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent delete")));
-			heap_freetuple(newtuple);
-			return false;
-		default:
-			elog(ERROR, "unexpected heap_update result %d in lockable.locks",
-				 (int) result);
-	}
-
-	/*
-	 * A HOT update needs no new index entry; otherwise the primary key gets
-	 * one for the new version (uid is unchanged, which lets btree remove
-	 * the old versions' entries bottom-up).
-	 */
-	if (!HeapTupleIsHeapOnly(newtuple))
-	{
-		Datum		key[1];
-		bool		keynull[1];
-
-		key[0] = heap_getattr(newtuple, Anum_locks_uid, tupdesc, &keynull[0]);
-		index_insert(table->index, key, keynull, &newtuple->t_self,
-					 table->heap, UNIQUE_CHECK_YES,
-#if PG_VERSION_NUM >= 140000
-					 true,
-#endif
-					 BuildIndexInfo(table->index));
-	}
-	heap_freetuple(newtuple);
-
-	/* Later peeks in this transaction see the new version. */
-	CommandCounterIncrement();
-	return true;
-}
-
-/*
- * NewToken
- *		The next fencing token.
- */
-static int64
-NewToken(LockTable *table)
-{
-	return nextval_internal(table->token_seq, true);
-}
-
-static bool
-IsLive(const LockRow *row, TimestampTz now)
-{
-	return row->found && row->owner != NULL && row->expires_at > now;
-}
+/*---- Notifications ----*/
 
 /*
  * Announce
@@ -590,33 +284,6 @@ Announce(const char *event, text *uid, text *owner, int64 token)
 /*---- lock_acquire ----*/
 
 /*
- * InsertRow
- *		The first grant of a uid that has no row: INSERT ... ON CONFLICT DO
- *		NOTHING through SPI.  Returns false if a concurrent transaction
- *		created the row first (the caller peeks again); else sets *token.
- */
-static bool
-InsertRow(text *uid, text *owner, TimestampTz now, TimestampTz expires,
-		  int64 *token)
-{
-	Datum		values[4] = {
-		PointerGetDatum(uid),
-		PointerGetDatum(owner),
-		TimestampTzGetDatum(now),
-		TimestampTzGetDatum(expires)
-	};
-	bool		inserted;
-	bool		isnull;
-
-	SPI_connect();
-	inserted = (RunStatement(STMT_INSERT, values, NULL) == 1);
-	if (inserted)
-		*token = DatumGetInt64(ResultDatum(0, 1, &isnull));
-	SPI_finish();
-	return inserted;
-}
-
-/*
  * TryAcquire
  *		One attempt to grant or renew uid for owner at "now".  On return,
  *		*row describes the lock as granted, renewed, or held by another.
@@ -633,42 +300,28 @@ TryAcquire(LockTable *table, text *uid, text *owner,
 	{
 		int64		token;
 
-		Peek(table, uid, row);
-		if (IsLive(row, now) && !TextEqual(row->owner, owner))
+		LockTablePeek(table, uid, row);
+		if (LockRowIsLive(row, now) && !TextEqual(row->owner, owner))
 			return ACQUIRE_REFUSED;
 
 		if (!row->found)
 		{
-			if (!InsertRow(uid, owner, now, expires, &token))
+			if (!LockTableInsert(table, uid, owner, now, expires, &token))
 				continue;
 		}
-		else if (IsLive(row, now))
+		else if (LockRowIsLive(row, now))
 		{
 			/* The owner's own live lock: only the expiry moves. */
-			int			cols[1] = {Anum_locks_expires_at};
-			Datum		values[1] = {TimestampTzGetDatum(expires)};
-			bool		nulls[1] = {false};
-
-			if (!UpdateRow(table, row, 1, cols, values, nulls))
+			if (LockTableRenew(table, row, expires, true) != LOCK_WRITE_OK)
 				continue;
-			row->expires_at = expires;
 			return ACQUIRE_RENEWED;
 		}
 		else
 		{
 			/* Free, released or expired: a fresh grant. */
-			int			cols[4] = {Anum_locks_owner, Anum_locks_token,
-								   Anum_locks_acquired_at,
-								   Anum_locks_expires_at};
-			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
-
-			token = NewToken(table);
-			values[0] = PointerGetDatum(owner);
-			values[1] = Int64GetDatum(token);
-			values[2] = TimestampTzGetDatum(now);
-			values[3] = TimestampTzGetDatum(expires);
-			if (!UpdateRow(table, row, 4, cols, values, nulls))
+			token = LockTableNewToken(table);
+			if (LockTableGrant(table, row, owner, token, now, expires,
+							   true) != LOCK_WRITE_OK)
 				continue;
 		}
 
@@ -683,25 +336,66 @@ TryAcquire(LockTable *table, text *uid, text *owner,
 }
 
 /*
- * TryAcquireInSubtransaction
+ * BoundLockWaits
+ *		Make the lock waits of the current GUC nest level end after at most
+ *		remaining_us, with a lock_timeout, unless the session's own
+ *		lock_timeout already ends them sooner.
+ */
+static void
+BoundLockWaits(int64 remaining_us)
+{
+	int64		ms = (remaining_us + 999) / 1000;
+	char		value[32];
+
+	if (ms < 1)
+		ms = 1;
+	if (ms > INT_MAX)
+		ms = INT_MAX;
+	if (LockTimeout > 0 && LockTimeout <= ms)
+		return;
+
+	snprintf(value, sizeof(value), INT64_FORMAT, ms);
+	(void) set_config_option("lock_timeout", value, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * TryAcquireBounded
  *		TryAcquire inside a subtransaction that is rolled back unless the lock
- *		was granted, so a failed try leaves no row lock behind: a waiter must
- *		never make the holder's release wait for it.
+ *		was granted, so a failed try leaves no row lock behind (a waiter must
+ *		never make the holder's release wait for it), and whose lock waits
+ *		end at the caller's deadline, or sooner at the session's
+ *		lock_timeout.  If a lock wait ended that way, *busy is set: an open
+ *		transaction is changing the row, and the outcome is ACQUIRE_REFUSED
+ *		with *row not filled in.
  */
 static AcquireOutcome
-TryAcquireInSubtransaction(LockTable *table, text *uid, text *owner,
-						   TimestampTz now, TimestampTz expires, LockRow *row)
+TryAcquireBounded(LockTable *table, text *uid, text *owner,
+				  TimestampTz now, TimestampTz expires, TimestampTz deadline,
+				  LockRow *row, bool *busy)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	AcquireOutcome outcome;
+	AcquireOutcome outcome = ACQUIRE_REFUSED;
 
+	*busy = false;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 
 	PG_TRY();
 	{
+		int			nestlevel = NewGUCNestLevel();
+
+		BoundLockWaits(deadline - now);
 		outcome = TryAcquire(table, uid, owner, now, expires, row);
+		AtEOXact_GUC(true, nestlevel);
+
+		/*
+		 * What the try pinned (the peek's snapshot, the executor state of
+		 * a write) belongs to the subtransaction's resource owner.
+		 */
+		LockRowForgetSnapshot(row, true);
+		LockTableFinishWrites(table);
 	}
 	PG_CATCH();
 	{
@@ -710,7 +404,8 @@ TryAcquireInSubtransaction(LockTable *table, text *uid, text *owner,
 		/*
 		 * Close our subtransaction before the error travels on, so that
 		 * whoever catches it (the top level, a savepoint, a PL/pgSQL
-		 * exception block) finds its own transaction state on top.
+		 * exception block) finds its own transaction state on top.  Its
+		 * resource owner releases what the try pinned.
 		 */
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
@@ -719,7 +414,16 @@ TryAcquireInSubtransaction(LockTable *table, text *uid, text *owner,
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		LockRowForgetSnapshot(row, false);
+		LockTableForgetWrites(table);
 
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		{
+			/* A lock wait for an open transaction ran out. */
+			FreeErrorData(edata);
+			*busy = true;
+			return ACQUIRE_REFUSED;
+		}
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
@@ -772,10 +476,10 @@ WaitForNextTry(const LockRow *holder, TimestampTz now, TimestampTz deadline)
 Datum
 lock_acquire(PG_FUNCTION_ARGS)
 {
-	text	   *uid = GetNameArg(fcinfo, 0, "uid");
-	text	   *owner = GetNameArg(fcinfo, 1, "owner");
-	Interval   *ttl = GetIntervalArg(fcinfo, 2, "ttl");
-	Interval   *wait = GetIntervalArg(fcinfo, 3, "wait");
+	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
+	text	   *owner = GetNameArg(fcinfo, 1, ARG_OWNER);
+	Interval   *ttl = GetIntervalArg(fcinfo, 2, ARG_TTL);
+	Interval   *wait = GetIntervalArg(fcinfo, 3, ARG_WAIT);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz deadline;
 	TimestampTz expires;
@@ -786,6 +490,7 @@ lock_acquire(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[6];
 	bool		nulls[6] = {false};
+	HeapTuple	result;
 
 	expires = LeaseEnd(ttl, now);
 	if (IntervalHasNegativeField(wait))
@@ -795,26 +500,42 @@ lock_acquire(PG_FUNCTION_ARGS)
 				 errdetail("The wait is \"%s\"; none of its fields may be negative.",
 						   IntervalText(wait))));
 	wait_us = IntervalMicroseconds(wait);
+	if (wait_us > 0 && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a waiting lock_acquire cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("The release it would wait for commits after the transaction's snapshot, so the wait could only end in a serialization failure."),
+				 errhint("Wait in a READ COMMITTED transaction, or call lock_acquire with wait => '0' and retry the transaction.")));
 	deadline = (wait_us > DT_NOEND - now) ? DT_NOEND : now + wait_us;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	OpenLockTable(&table, RowExclusiveLock);
+	LockTableOpen(&table, true);
 	for (;;)
 	{
+		bool		busy = false;
+
 		if (wait_us == 0)
 			outcome = TryAcquire(&table, uid, owner, now, expires, &row);
 		else
 		{
 			/* Take no row lock, not even briefly, while the lock is held. */
-			Peek(&table, uid, &row);
-			if (IsLive(&row, now) && !TextEqual(row.owner, owner))
+			LockTablePeek(&table, uid, &row);
+			LockRowForgetSnapshot(&row, true);
+			if (LockRowIsLive(&row, now) && !TextEqual(row.owner, owner))
 				outcome = ACQUIRE_REFUSED;
 			else
-				outcome = TryAcquireInSubtransaction(&table, uid, owner,
-													 now, expires, &row);
+				outcome = TryAcquireBounded(&table, uid, owner, now, expires,
+											deadline, &row, &busy);
+			if (busy)
+			{
+				/* Report the last committed holder, if this was the last try. */
+				LockTablePeek(&table, uid, &row);
+				LockRowForgetSnapshot(&row, true);
+				now = GetCurrentTimestamp();
+			}
 		}
 
 		if (outcome != ACQUIRE_REFUSED || now >= deadline)
@@ -824,36 +545,25 @@ lock_acquire(PG_FUNCTION_ARGS)
 		now = GetCurrentTimestamp();
 		expires = TimestampPlusInterval(now, ttl);
 	}
-	CloseLockTable(&table);
+	LockTableClose(&table);
 
 	values[0] = BoolGetDatum(outcome != ACQUIRE_REFUSED);
 	values[1] = PointerGetDatum(uid);
 	values[2] = PointerGetDatum(row.owner);
+	nulls[2] = (row.owner == NULL);
 	values[3] = Int64GetDatum(row.token);
 	nulls[3] = (outcome == ACQUIRE_REFUSED);
 	values[4] = TimestampTzGetDatum(row.acquired_at);
+	nulls[4] = !row.found;
 	values[5] = TimestampTzGetDatum(row.expires_at);
+	nulls[5] = !row.found;
+	result = heap_form_tuple(tupdesc, values, nulls);
+	LockRowRelease(&row);
 
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
 }
 
 /*---- lock_release, lock_release_all, lock_break ----*/
-
-/*
- * EndLease
- *		Release the lock the last peek saw: no owner, and expires_at the
- *		moment of release.  Returns false, writing nothing, if a concurrent
- *		transaction changed the row first (see UpdateRow).
- */
-static bool
-EndLease(LockTable *table, LockRow *row, TimestampTz now)
-{
-	int			cols[2] = {Anum_locks_owner, Anum_locks_expires_at};
-	Datum		values[2] = {(Datum) 0, TimestampTzGetDatum(now)};
-	bool		nulls[2] = {true, false};
-
-	return UpdateRow(table, row, 2, cols, values, nulls);
-}
 
 /*
  * lock_release(uid text, owner text) RETURNS boolean
@@ -863,27 +573,28 @@ EndLease(LockTable *table, LockRow *row, TimestampTz now)
 Datum
 lock_release(PG_FUNCTION_ARGS)
 {
-	text	   *uid = GetNameArg(fcinfo, 0, "uid");
-	text	   *owner = GetNameArg(fcinfo, 1, "owner");
+	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
+	text	   *owner = GetNameArg(fcinfo, 1, ARG_OWNER);
 	TimestampTz now = GetCurrentTimestamp();
 	LockTable	table;
 	LockRow		row = {0};
 	bool		released = false;
 
-	OpenLockTable(&table, RowExclusiveLock);
+	LockTableOpen(&table, true);
 	for (;;)
 	{
-		Peek(&table, uid, &row);
-		if (!IsLive(&row, now) || !TextEqual(row.owner, owner))
+		LockTablePeek(&table, uid, &row);
+		if (!LockRowIsLive(&row, now) || !TextEqual(row.owner, owner))
 			break;
-		if (EndLease(&table, &row, now))
+		if (LockTableEndLease(&table, &row, now, true) == LOCK_WRITE_OK)
 		{
 			Announce("released", uid, owner, row.token);
 			released = true;
 			break;
 		}
 	}
-	CloseLockTable(&table);
+	LockTableClose(&table);
+	LockRowRelease(&row);
 
 	PG_RETURN_BOOL(released);
 }
@@ -895,24 +606,15 @@ lock_release(PG_FUNCTION_ARGS)
 Datum
 lock_release_all(PG_FUNCTION_ARGS)
 {
-	text	   *owner = GetNameArg(fcinfo, 0, "owner");
-	Datum		values[2] = {
-		PointerGetDatum(owner),
-		TimestampTzGetDatum(GetCurrentTimestamp())
-	};
-	uint64		released;
-	bool		isnull;
+	text	   *owner = GetNameArg(fcinfo, 0, ARG_OWNER);
+	LockTableUidToken *released;
+	uint64		count;
 
-	SPI_connect();
-	released = RunStatement(STMT_RELEASE_ALL, values, NULL);
-	for (uint64 i = 0; i < released; i++)
-		Announce("released",
-				 DatumGetTextPP(ResultDatum(i, 1, &isnull)),
-				 owner,
-				 DatumGetInt64(ResultDatum(i, 2, &isnull)));
-	SPI_finish();
+	count = LockTableReleaseAll(owner, GetCurrentTimestamp(), &released);
+	for (uint64 i = 0; i < count; i++)
+		Announce("released", released[i].uid, owner, released[i].token);
 
-	PG_RETURN_INT64((int64) released);
+	PG_RETURN_INT64((int64) count);
 }
 
 /*
@@ -923,29 +625,30 @@ lock_release_all(PG_FUNCTION_ARGS)
 Datum
 lock_break(PG_FUNCTION_ARGS)
 {
-	text	   *uid = GetNameArg(fcinfo, 0, "uid");
+	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
 	LockTable	table;
 	LockRow		row = {0};
 	bool		broken = false;
 
-	OpenLockTable(&table, RowExclusiveLock);
+	LockTableOpen(&table, true);
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		Peek(&table, uid, &row);
-		if (!IsLive(&row, now))
+		LockTablePeek(&table, uid, &row);
+		if (!LockRowIsLive(&row, now))
 			break;
 
 		/* Break exactly the grant we saw, so the loser named is right. */
-		if (EndLease(&table, &row, now))
+		if (LockTableEndLease(&table, &row, now, true) == LOCK_WRITE_OK)
 		{
 			Announce("broken", uid, row.owner, row.token);
 			broken = true;
 			break;
 		}
 	}
-	CloseLockTable(&table);
+	LockTableClose(&table);
+	LockRowRelease(&row);
 
 	PG_RETURN_BOOL(broken);
 }
@@ -954,52 +657,71 @@ lock_break(PG_FUNCTION_ARGS)
 
 /*
  * lock_owner(uid text) RETURNS text
- *		The live holder of uid, or NULL.
+ *		The live holder of uid, or NULL.  On a hot standby it answers from
+ *		what has been replayed, which may lag behind the primary.
  */
 Datum
 lock_owner(PG_FUNCTION_ARGS)
 {
-	text	   *uid = GetNameArg(fcinfo, 0, "uid");
+	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
 	TimestampTz now = GetCurrentTimestamp();
 	LockTable	table;
 	LockRow		row = {0};
+	text	   *holder = NULL;
 
-	OpenLockTable(&table, AccessShareLock);
-	Peek(&table, uid, &row);
-	CloseLockTable(&table);
+	LockTableOpen(&table, false);
+	LockTablePeek(&table, uid, &row);
+	LockTableClose(&table);
 
-	if (!IsLive(&row, now))
+	if (LockRowIsLive(&row, now))
+		holder = DatumGetTextPCopy(PointerGetDatum(row.owner));
+	LockRowRelease(&row);
+
+	if (holder == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(row.owner);
+	PG_RETURN_TEXT_P(holder);
 }
 
 /*
  * lock_verify(uid text, owner text, token bigint) RETURNS boolean
  *		True if the grant of uid to owner with this fencing token is live.
+ *		Refused on a hot standby, which may not have replayed the break or
+ *		takeover that ended the grant: a fencing check must ask the primary.
  */
 Datum
 lock_verify(PG_FUNCTION_ARGS)
 {
-	text	   *uid = GetNameArg(fcinfo, 0, "uid");
-	text	   *owner = GetNameArg(fcinfo, 1, "owner");
+	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
+	text	   *owner = GetNameArg(fcinfo, 1, ARG_OWNER);
 	int64		token;
 	TimestampTz now;
 	LockTable	table;
 	LockRow		row = {0};
+	bool		verified;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("lock token cannot be null")));
 	token = PG_GETARG_INT64(2);
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lock_verify cannot run on a standby"),
+				 errdetail("A standby may not yet have replayed the takeover or break that ended a grant, so it could confirm a stale one."),
+				 errhint("Send fencing checks to the primary.")));
+
 	now = GetCurrentTimestamp();
+	LockTableOpen(&table, false);
+	LockTablePeek(&table, uid, &row);
+	LockTableClose(&table);
 
-	OpenLockTable(&table, AccessShareLock);
-	Peek(&table, uid, &row);
-	CloseLockTable(&table);
+	verified = LockRowIsLive(&row, now) && TextEqual(row.owner, owner) &&
+		row.token == token;
+	LockRowRelease(&row);
 
-	PG_RETURN_BOOL(IsLive(&row, now) && TextEqual(row.owner, owner) &&
-				   row.token == token);
+	PG_RETURN_BOOL(verified);
 }
 
 /*---- lock_sweep ----*/
@@ -1013,11 +735,9 @@ lock_verify(PG_FUNCTION_ARGS)
 Datum
 lock_sweep(PG_FUNCTION_ARGS)
 {
-	Interval   *older_than = GetIntervalArg(fcinfo, 0, "older_than");
+	Interval   *older_than = GetIntervalArg(fcinfo, 0, ARG_OLDER_THAN);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz cutoff;
-	Datum		values[1];
-	uint64		deleted;
 
 	if (IntervalHasNegativeField(older_than))
 		ereport(ERROR,
@@ -1037,11 +757,30 @@ lock_sweep(PG_FUNCTION_ARGS)
 		cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 														 TimestampTzGetDatum(now),
 														 IntervalPGetDatum(older_than)));
-	values[0] = TimestampTzGetDatum(cutoff);
 
-	SPI_connect();
-	deleted = RunStatement(STMT_SWEEP, values, NULL);
-	SPI_finish();
+	PG_RETURN_INT64((int64) LockTableSweep(cutoff));
+}
 
-	PG_RETURN_INT64((int64) deleted);
+/*---- verify_installation ----*/
+
+/*
+ * verify_installation() RETURNS void
+ *		Raises an error unless the objects the functions use are the
+ *		extension's own (see trust.c): its schema always, and its table and
+ *		sequence when they exist.  The install and update scripts call it
+ *		before anything else, so that CREATE EXTENSION into a schema that an
+ *		ordinary role squatted fails and creates nothing.
+ */
+Datum
+verify_installation(PG_FUNCTION_ARGS)
+{
+	(void) TrustExtensionSchema();
+	if (LockTableExists())
+	{
+		LockTable	table;
+
+		LockTableOpen(&table, false);
+		LockTableClose(&table);
+	}
+	PG_RETURN_VOID();
 }

@@ -129,14 +129,14 @@ LookupTriggerCache(HTAB **cache, const char *name, Size entrysize,
  * CheckRowTriggerCall
  *		Refuse any use of trigger function "name" other than BEFORE ... FOR
  *		EACH ROW, fired by event1 or event2 (TRIGGER_EVENT_INSERT, _UPDATE or
- *		_DELETE, which "events" names for the message).  The checks run in
- *		contrib/tcn's order, and every misuse is 39P01; the caller checks its
- *		own number of arguments.
+ *		_DELETE); event_message is the whole message for a wrong event, with
+ *		one %s for the name.  The checks run in contrib/tcn's order, and
+ *		every misuse is 39P01; the caller checks its own number of arguments.
  */
 void
 CheckRowTriggerCall(FunctionCallInfo fcinfo, const char *name,
 					TriggerEvent event1, TriggerEvent event2,
-					const char *events)
+					const char *event_message)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TriggerEvent event;
@@ -157,5 +157,5 @@ CheckRowTriggerCall(FunctionCallInfo fcinfo, const char *name,
 	if (event != event1 && event != event2)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s: must be called on %s", name, events)));
+				 errmsg(event_message, name)));
 }

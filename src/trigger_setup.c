@@ -51,15 +51,15 @@ PG_FUNCTION_INFO_V1(disable_lock_enforcement);
 /*
  * CheckArgumentNotNull
  *		The helpers are not STRICT: a NULL argument is an error, not a call
- *		that silently does nothing.
+ *		that silently does nothing.  message is the whole error message.
  */
 static void
-CheckArgumentNotNull(FunctionCallInfo fcinfo, int argno, const char *what)
+CheckArgumentNotNull(FunctionCallInfo fcinfo, int argno, const char *message)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s cannot be null", what)));
+				 errmsg("%s", _(message))));
 }
 
 /*
@@ -192,8 +192,8 @@ enable_versioning(PG_FUNCTION_ARGS)
 	char	   *qualified;
 	AttrNumber	attnum;
 
-	CheckArgumentNotNull(fcinfo, 0, "table");
-	CheckArgumentNotNull(fcinfo, 1, "version column");
+	CheckArgumentNotNull(fcinfo, 0, gettext_noop("table cannot be null"));
+	CheckArgumentNotNull(fcinfo, 1, gettext_noop("version column cannot be null"));
 	relid = PG_GETARG_OID(0);
 	colname = NameStr(*PG_GETARG_NAME(1));
 
@@ -252,7 +252,7 @@ DisableTrigger(FunctionCallInfo fcinfo, const char *name)
 	Oid			relid;
 	char	   *qualified;
 
-	CheckArgumentNotNull(fcinfo, 0, "table");
+	CheckArgumentNotNull(fcinfo, 0, gettext_noop("table cannot be null"));
 	relid = PG_GETARG_OID(0);
 	qualified = OpenOwnTable(relid);
 
@@ -292,10 +292,10 @@ enable_lock_enforcement(PG_FUNCTION_ARGS)
 	char	   *qualified;
 	AttrNumber	attnum;
 
-	CheckArgumentNotNull(fcinfo, 0, "table");
-	CheckArgumentNotNull(fcinfo, 1, "uid column");
-	CheckArgumentNotNull(fcinfo, 2, "uid prefix");
-	CheckArgumentNotNull(fcinfo, 3, "required");
+	CheckArgumentNotNull(fcinfo, 0, gettext_noop("table cannot be null"));
+	CheckArgumentNotNull(fcinfo, 1, gettext_noop("uid column cannot be null"));
+	CheckArgumentNotNull(fcinfo, 2, gettext_noop("uid prefix cannot be null"));
+	CheckArgumentNotNull(fcinfo, 3, gettext_noop("required cannot be null"));
 	relid = PG_GETARG_OID(0);
 	colname = NameStr(*PG_GETARG_NAME(1));
 	prefix = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -313,6 +313,9 @@ enable_lock_enforcement(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("system column \"%s\" cannot name a row's lock",
 						colname)));
+	CheckLockColumnType(get_atttype(relid, attnum), colname,
+						get_rel_name(relid));
+	CheckLockPrefix(prefix);
 
 	SPI_connect();
 	DropLockableTrigger(relid, qualified, ENFORCE_TRIGGER_NAME);

@@ -71,7 +71,7 @@ CheckVersionTriggerCall(FunctionCallInfo fcinfo)
 
 	CheckRowTriggerCall(fcinfo, "version_check",
 						TRIGGER_EVENT_INSERT, TRIGGER_EVENT_UPDATE,
-						"insert or update");
+						gettext_noop("%s: must be called on insert or update"));
 	trigdata = (TriggerData *) fcinfo->context;
 	if (trigdata->tg_trigger->tgnargs > 1)
 		ereport(ERROR,

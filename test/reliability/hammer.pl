@@ -6,7 +6,8 @@
 #
 # Usage: hammer.pl [--mode exclusion|takeover] [--clients N] [--seconds S]
 #                  [--uids U] [--ttl INTERVAL] [--hold-ms MS] [--wait INTERVAL]
-#                  [--fenced] [--sweep] [--dsn DBI-DSN] [--no-server-prepare]
+#                  [--fenced] [--sweep] [--ddl reindex|repack] [--padding N]
+#                  [--dsn DBI-DSN] [--no-server-prepare]
 #
 # Each client is a process with its own connection and its own owner name.
 #
@@ -33,6 +34,24 @@
 # rows vanish and grants keep racing to re-create them (INSERT ... ON
 # CONFLICT) instead of updating a row that is already there.
 #
+# --ddl adds a process that works on lockable.locks the way a DBA would while
+# the clients run, with an extra index on owner, so that grants and
+# releases are non-HOT updates that must reach every index:
+#	reindex: REINDEX INDEX CONCURRENTLY of the primary key and of the extra
+#	         index, and CREATE INDEX CONCURRENTLY / DROP INDEX CONCURRENTLY of
+#	         a third one, in a loop;
+#	repack:  pg_repack --table lockable.locks (Debian's postgresql-15-repack,
+#	         connecting with the PG* environment), in a loop.
+# --padding N first fills lockable.locks with N released rows, so that a
+# rebuild takes long enough to overlap the clients' writes.
+#
+# After every run, whatever the mode: lockable.locks has one row per uid;
+# each hot uid's row carries the token of the last grant logged for it (a
+# grant that was acknowledged and then lost shows up here), and in
+# exclusion mode it is released; and, where the amcheck extension exists,
+# bt_index_check(index, true) on every index of the table and verify_heapam
+# on the table find nothing.
+#
 # Every log row gets its sequence number when it is written, so log order is
 # real-time order across clients.  Prints the figures; exits 1 on any
 # violation, 2 on a client error.
@@ -55,12 +74,17 @@ my %opt = (
 	wait => '2 s',
 	fenced => 0,
 	sweep => 0,
+	ddl => '',
+	padding => 0,
 	dsn => 'dbi:Pg:',
 	'server-prepare' => 1,
 );
 GetOptions(\%opt, 'mode=s', 'clients=i', 'seconds=f', 'uids=i', 'ttl=s',
-	'hold-ms=f', 'wait=s', 'fenced!', 'sweep!', 'dsn=s', 'server-prepare!')
+	'hold-ms=f', 'wait=s', 'fenced!', 'sweep!', 'ddl=s', 'padding=i', 'dsn=s',
+	'server-prepare!')
   or die "usage: see the header of $0\n";
+die "unknown --ddl \"$opt{ddl}\"\n"
+  unless $opt{ddl} =~ /^(|reindex|repack)$/;
 die "unknown mode \"$opt{mode}\"\n"
   unless $opt{mode} eq 'exclusion' || $opt{mode} eq 'takeover';
 my $takeover = $opt{mode} eq 'takeover';
@@ -105,6 +129,23 @@ if ($opt{fenced})
 	# exactly its token (issue 3's enforce_lock).
 	$dbh->do(q{SELECT lockable.enable_lock_enforcement(
 		'hammer.resource', 'uid', '', true)});
+}
+if ($opt{ddl})
+{
+	# Grants and releases change owner: with an index on it they are
+	# non-HOT updates, which must insert into every index.
+	$dbh->do('CREATE INDEX IF NOT EXISTS locks_owner_hammer ON lockable.locks (owner)');
+}
+if ($opt{ddl} eq 'repack')
+{
+	$dbh->do('CREATE EXTENSION IF NOT EXISTS pg_repack');
+}
+if ($opt{padding})
+{
+	$dbh->do(q{INSERT INTO lockable.locks (uid, owner, token, acquired_at, expires_at)
+		SELECT 'pad:' || g, NULL, nextval('lockable.token_seq'), now(), now()
+		  FROM generate_series(1, ?) AS g ON CONFLICT (uid) DO NOTHING},
+		undef, $opt{padding});
 }
 $dbh->disconnect;
 
@@ -277,6 +318,50 @@ if ($opt{sweep})
 	($sweeps, my $swept) = split ' ', ($line // '0 0');
 	$sweeps = "$sweeps sweeps deleted $swept rows";
 }
+my $ddl_runs = 0;
+if ($opt{ddl})
+{
+	pipe(my $from_ddl, my $to_parent) or die "pipe: $!";
+	my $pid = fork;
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		close $from_ddl;
+		my $ok = eval {
+			my $n = 0;
+			my $end = time + $opt{seconds};
+			my $dbh = Connect();
+			$dbh->do('SET client_min_messages = warning');
+			my ($db) = $dbh->selectrow_array('SELECT current_database()');
+			while (time < $end)
+			{
+				if ($opt{ddl} eq 'reindex')
+				{
+					$dbh->do('REINDEX INDEX CONCURRENTLY lockable.locks_pkey');
+					$dbh->do('CREATE INDEX CONCURRENTLY locks_expiry_hammer ON lockable.locks (expires_at)');
+					$dbh->do('REINDEX INDEX CONCURRENTLY lockable.locks_owner_hammer');
+					$dbh->do('DROP INDEX CONCURRENTLY lockable.locks_expiry_hammer');
+				}
+				else
+				{
+					system('pg_repack', '--no-order', '--wait-timeout=30',
+						'--dbname', $db, '--table', 'lockable.locks',
+						'--elevel', 'WARNING') == 0
+					  or die "pg_repack failed: exit " . ($? >> 8) . "\n";
+				}
+				$n++;
+			}
+			print $to_parent "$n\n";
+			close $to_parent;
+			1;
+		};
+		print STDERR "ddl: $@" unless $ok;
+		_exit($ok ? 0 : 2);
+	}
+	close $to_parent;
+	my $line = <$from_ddl>;
+	$ddl_runs = ($line // '0') + 0;
+}
 my $client_errors = 0;
 while ((my $pid = wait) > 0)
 {
@@ -330,6 +415,20 @@ my %check = (
 		    OR r.last_token IS DISTINCT FROM
 		       (SELECT max(token) FROM hammer.log w
 		         WHERE w.uid = r.uid AND w.event = 'write')} : q{SELECT 0},
+	# one row per uid, whatever rebuilt the indexes meanwhile
+	'duplicate uids' => q{
+		SELECT count(*) - count(DISTINCT uid) FROM lockable.locks},
+	# each hot uid's row carries its last logged grant: none was lost
+	'grant lost' => q{
+		SELECT count(*) FROM hammer.guard g
+		  JOIN lockable.locks l USING (uid)
+		 WHERE l.token IS DISTINCT FROM
+		       (SELECT max(token) FROM hammer.log
+		         WHERE event = 'grant' AND uid = g.uid)},
+	# exclusion: every grant was released, and the table says so
+	'release lost' => $takeover ? q{SELECT 0} : q{
+		SELECT count(*) FROM lockable.locks l
+		  JOIN hammer.guard g USING (uid) WHERE l.owner IS NOT NULL},
 	# every grant led to exactly one section (entered, or write attempted)
 	'grants without section' => q{
 		SELECT abs((SELECT count(*) FROM hammer.log WHERE event = 'grant') -
@@ -368,6 +467,37 @@ for my $name (sort keys %check)
 	$violations += $count;
 	push @bad, "$name: $count";
 }
+
+# The storage itself: every index agrees with the heap, and the heap is sane.
+my $amcheck = 'amcheck not installed';
+if ($dbh->selectrow_array(
+		q{SELECT count(*) FROM pg_available_extensions WHERE name = 'amcheck'}))
+{
+	$dbh->do('SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS amcheck');
+	my $indexes = $dbh->selectcol_arrayref(q{
+		SELECT indexrelid::regclass::text FROM pg_index
+		 WHERE indrelid = 'lockable.locks'::regclass ORDER BY 1});
+	for my $index (@$indexes)
+	{
+		my $ok = eval {
+			$dbh->do('SELECT bt_index_check(?::regclass, true)', undef, $index);
+			1;
+		};
+		next if $ok;
+		$violations++;
+		push @bad, "amcheck $index: " . ($dbh->errstr // $@);
+	}
+	my $heap = $dbh->selectall_arrayref(
+		q{SELECT blkno, offnum, msg FROM verify_heapam('lockable.locks')});
+	for my $row (@$heap)
+	{
+		$violations++;
+		push @bad, "verify_heapam: block $row->[0] offset $row->[1]: $row->[2]";
+	}
+	$amcheck = sprintf 'amcheck clean on %d indexes and the heap',
+	  scalar @$indexes if !grep { /^(amcheck|verify_heapam)/ } @bad;
+	$amcheck = 'amcheck found corruption' if grep { /^(amcheck|verify_heapam)/ } @bad;
+}
 $dbh->disconnect;
 
 printf "hammer %s%s: clients=%d seconds=%g uids=%d ttl='%s' hold<=%gms\n",
@@ -380,13 +510,16 @@ printf " writes_accepted=%d writes_fenced=%d stale_releases_refused=%d",
   if $takeover;
 printf " backends=%d violations=%d\n", $n{backends}, $violations;
 print "  sweeper: $sweeps\n" if $opt{sweep};
+print "  ddl ($opt{ddl}): $ddl_runs rounds alongside\n" if $opt{ddl};
+print "  storage: $amcheck\n";
 print "  VIOLATION $_\n" for @bad;
 print "  $client_errors client(s) failed\n" if $client_errors;
 
 exit 2 if $client_errors;
 exit 1 if $violations;
 # A run that never contended proves nothing.
-if ($n{grants} < $opt{clients} || ($takeover && $n{takeovers} == 0))
+if ($n{grants} < $opt{clients} || ($takeover && $n{takeovers} == 0)
+	|| ($opt{ddl} && $ddl_runs == 0))
 {
 	print "  too little happened to prove anything\n";
 	exit 1;

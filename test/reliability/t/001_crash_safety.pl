@@ -10,7 +10,9 @@
 #	    an application row left all three or none;
 #	  - expiry is judged from the stored expires_at: long leases still hold
 #	    off other owners, short ones have run out and are taken over;
-#	  - the next token is greater than every token handed out before.
+#	  - the next token is greater than every token handed out before;
+#	  - amcheck finds every index of lockable.locks in agreement with the
+#	    heap, and the heap sane.
 #
 # Run by test/suites/60-crash-safety.sh (prove, as the postgres OS user).
 
@@ -280,6 +282,18 @@ my $next = $node->safe_psql('postgres',
 	q{SELECT token FROM lockable.lock_acquire('after-crash', 'successor')});
 cmp_ok($next, '>', $max_token, "next token $next > highest acknowledged before the crash $max_token");
 cmp_ok($next, '>', $max_stored, "next token $next > highest stored after recovery $max_stored");
+
+# The storage after crash recovery: every index agrees with the heap.
+$node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM (
+		SELECT bt_index_check(indexrelid, true) FROM pg_index
+		 WHERE indrelid = 'lockable.locks'::regclass) AS checked}),
+	$node->safe_psql('postgres', q{
+		SELECT count(*) FROM pg_index WHERE indrelid = 'lockable.locks'::regclass}),
+	'amcheck: every index of lockable.locks agrees with the heap');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM verify_heapam('lockable.locks')}),
+	'0', 'amcheck: verify_heapam finds nothing wrong in lockable.locks');
 
 note("figures: clients=$clients acknowledged_grants=$acked acknowledged_releases="
 	  . scalar(keys %released) . " in_flight=" . scalar(keys %in_flight)

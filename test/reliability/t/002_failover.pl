@@ -92,6 +92,14 @@ my $next_new = $standby->safe_psql('postgres',
 	q{SELECT token FROM lockable.lock_acquire('doc:new', 'frank')});
 cmp_ok($next_new, '>', $next, "and the one after, $next_new, is greater still");
 
+$standby->safe_psql('postgres', 'CREATE EXTENSION amcheck');
+is($standby->safe_psql('postgres', q{
+	SELECT count(*) FROM (
+		SELECT bt_index_check(indexrelid, true) FROM pg_index
+		 WHERE indrelid = 'lockable.locks'::regclass) AS checked
+	UNION ALL SELECT count(*) FROM verify_heapam('lockable.locks')}), "1\n0",
+	'amcheck: the promoted copy of lockable.locks is consistent');
+
 note("figures: token of doc:1 = $token1, highest before failover = $max_before, first after = $next");
 $standby->stop;
 done_testing();

@@ -1,0 +1,131 @@
+/*-------------------------------------------------------------------------
+ *
+ * lock_table.h
+ *	  The storage of lockable.locks: open and verify, peek, compare-and-set
+ *	  update, insert, and the set-oriented statements.
+ *
+ * lock_table.c is the only code that reads or writes lockable.locks.  One
+ * row per uid; a released lock keeps its row (owner NULL, expires_at the
+ * moment of release), so that the next grant is a HOT update.
+ *
+ * Protocol (every per-uid write is a compare-and-set):
+ *
+ *	1. LockTablePeek reads the uid's row through the primary key with the
+ *	   latest snapshot, after CommandCounterIncrement, so it sees the
+ *	   latest committed state and this transaction's own changes.  It takes
+ *	   no row lock: a caller that decides to refuse has blocked nobody.  The
+ *	   snapshot stays registered in the LockRow until the row is written or
+ *	   read again, so the version seen cannot be pruned away meanwhile.
+ *	2. The caller decides from what it saw.
+ *	3. LockTableGrant, LockTableRenew or LockTableEndLease writes a new
+ *	   version of exactly the version seen.
+ *	   If a concurrent transaction changed it and committed, nothing is
+ *	   written and LOCK_WRITE_CHANGED tells the caller to peek again (READ
+ *	   COMMITTED); under REPEATABLE READ or SERIALIZABLE a row changed after
+ *	   the transaction snapshot is a serialization failure (40001) instead,
+ *	   so no decision is ever made on data the snapshot did not show.  With
+ *	   wait, a write waits for a concurrent writer of the row as UPDATE
+ *	   does; without it, LOCK_WRITE_BUSY says one is at work.
+ *	4. A uid with no row gets one from LockTableInsert (INSERT ... ON
+ *	   CONFLICT DO NOTHING): false means a concurrent transaction created it
+ *	   first, and the caller peeks again.
+ *
+ * Invariants: at most one row per uid (the primary key, kept by every
+ * write through table_write.c, REINDEX CONCURRENTLY included); every token
+ * comes from lockable.token_seq; writes are made only to the extension's
+ * own, verified table (trust.c).
+ *
+ * Copyright (c) 2026, lockable developers
+ * Portions Copyright (c) 1996-2022, PostgreSQL Global Development Group
+ *
+ * IDENTIFICATION
+ *	  src/lock_table.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCK_TABLE_H
+#define LOCK_TABLE_H
+
+#include "lockable.h"
+
+#include "storage/lockdefs.h"
+#include "table_write.h"
+
+/* The columns of lockable.locks (their positions are looked up). */
+typedef enum LockColumn
+{
+	LOCK_UID,
+	LOCK_OWNER,
+	LOCK_TOKEN,
+	LOCK_ACQUIRED_AT,
+	LOCK_EXPIRES_AT,
+	NUM_LOCK_COLUMNS
+} LockColumn;
+
+/* lockable.locks, its primary key and the token sequence, for one call. */
+typedef struct LockTable
+{
+	Relation	heap;
+	Relation	pkey;			/* the primary key, on uid */
+	Oid			token_seq;		/* lockable.token_seq */
+	AttrNumber	attnum[NUM_LOCK_COLUMNS];
+	bool		writing;		/* opened for writes */
+	WriteTable	writer;
+} LockTable;
+
+/* The row of one uid as a peek saw it. */
+typedef struct LockRow
+{
+	bool		found;			/* is there a row for the uid? */
+	HeapTuple	tuple;			/* a copy of the version seen */
+	Snapshot	snapshot;		/* the peek's, registered until released */
+	text	   *owner;			/* NULL if released */
+	int64		token;
+	TimestampTz acquired_at;
+	TimestampTz expires_at;
+} LockRow;
+
+typedef enum LockWriteResult
+{
+	LOCK_WRITE_OK,				/* written */
+	LOCK_WRITE_CHANGED,			/* changed by a committed transaction: peek
+								 * again */
+	LOCK_WRITE_BUSY				/* being changed now (only without wait) */
+} LockWriteResult;
+
+extern bool LockTableExists(void);
+extern void LockTableOpen(LockTable *table, bool write);
+extern void LockTableClose(LockTable *table);
+extern void LockTableFinishWrites(LockTable *table);
+extern void LockTableForgetWrites(LockTable *table);
+
+extern void LockTablePeek(LockTable *table, text *uid, LockRow *row);
+extern void LockRowRelease(LockRow *row);
+extern void LockRowForgetSnapshot(LockRow *row, bool unregister);
+extern bool LockRowIsLive(const LockRow *row, TimestampTz now);
+
+extern LockWriteResult LockTableGrant(LockTable *table, LockRow *row,
+									  text *owner, int64 token,
+									  TimestampTz now, TimestampTz expires,
+									  bool wait);
+extern LockWriteResult LockTableRenew(LockTable *table, LockRow *row,
+									  TimestampTz expires, bool wait);
+extern LockWriteResult LockTableEndLease(LockTable *table, LockRow *row,
+										 TimestampTz now, bool wait);
+extern bool LockTableInsert(LockTable *table, text *uid, text *owner,
+							TimestampTz now, TimestampTz expires,
+							int64 *token);
+extern int64 LockTableNewToken(LockTable *table);
+
+/* One row of a set-oriented statement's result: a uid and its token. */
+typedef struct LockTableUidToken
+{
+	text	   *uid;
+	int64		token;
+} LockTableUidToken;
+
+extern uint64 LockTableReleaseAll(text *owner, TimestampTz now,
+								  LockTableUidToken **released);
+extern uint64 LockTableSweep(TimestampTz cutoff);
+
+#endif							/* LOCK_TABLE_H */
