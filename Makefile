@@ -8,6 +8,7 @@ OBJS = \
 	src/trust.o \
 	src/table_write.o \
 	src/lock_table.o \
+	src/queue.o \
 	src/locks.o \
 	src/trigger_cache.o \
 	src/version_check.o \

@@ -28,13 +28,18 @@ COMMENT ON SEQUENCE lockable.token_seq IS
     'source of fencing tokens: strictly increasing over every grant';
 
 -- One row per uid ever locked.  A released lock keeps its row (owner NULL,
--- expires_at the moment of release) so the next grant is a HOT update.
+-- expires_at the moment of release) so the next grant is a HOT update.  The
+-- row also counts the places in its uid's waiting line and numbers the last
+-- one taken; every change to a line writes its lock row first, so that the
+-- lock row serializes everything that happens to a uid (src/queue.h).
 CREATE TABLE lockable.locks (
     uid         text        PRIMARY KEY,
     owner       text,
     token       bigint      NOT NULL,
     acquired_at timestamptz,
-    expires_at  timestamptz
+    expires_at  timestamptz,
+    places      integer     NOT NULL DEFAULT 0,
+    last_place  bigint      NOT NULL DEFAULT 0
 ) WITH (fillfactor = 70);
 COMMENT ON TABLE lockable.locks IS
     'lease locks: one row per uid; written only by the lockable functions';
@@ -44,14 +49,37 @@ COMMENT ON COLUMN lockable.locks.token IS 'fencing token of the last grant';
 COMMENT ON COLUMN lockable.locks.acquired_at IS 'when the last grant was made';
 COMMENT ON COLUMN lockable.locks.expires_at IS
     'when the lease ends (or ended: release sets it to the moment of release)';
+COMMENT ON COLUMN lockable.locks.places IS
+    'rows the uid has in lockable.places, live or lapsed';
+COMMENT ON COLUMN lockable.locks.last_place IS
+    'order number of the last place taken in the uid''s line';
 
 REVOKE ALL ON TABLE lockable.locks FROM PUBLIC;
 REVOKE ALL ON SEQUENCE lockable.token_seq FROM PUBLIC;
+
+-- One row per place: owner waits in uid's line, at order number seq, until
+-- expires_at (it renews the place as a holder renews a lock); ttl is the
+-- lease it asked for, which a hand-off grants.
+CREATE TABLE lockable.places (
+    uid         text        NOT NULL,
+    owner       text        NOT NULL,
+    seq         bigint      NOT NULL,
+    ttl         interval    NOT NULL,
+    queued_at   timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (uid, owner)
+) WITH (fillfactor = 70);
+CREATE UNIQUE INDEX places_line ON lockable.places (uid, seq);
+CREATE INDEX places_owner ON lockable.places (owner);
+COMMENT ON TABLE lockable.places IS
+    'waiting lines: one row per place; written only by the lockable functions';
+REVOKE ALL ON TABLE lockable.places FROM PUBLIC;
 
 -- The lock table and the token counter are data: pg_dump keeps them, so a
 -- restored database keeps its live locks and never reissues a token.
 SELECT pg_catalog.pg_extension_config_dump('lockable.locks', '');
 SELECT pg_catalog.pg_extension_config_dump('lockable.token_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lockable.places', '');
 
 CREATE TYPE lockable.lock_status AS (
     granted     boolean,
@@ -59,10 +87,12 @@ CREATE TYPE lockable.lock_status AS (
     owner       text,
     token       bigint,
     acquired_at timestamptz,
-    expires_at  timestamptz
+    expires_at  timestamptz,
+    waiters     integer,
+    position    integer
 );
 COMMENT ON TYPE lockable.lock_status IS
-    'result of lock_acquire: granted, or the current holder';
+    'result of lock_acquire: granted, or the current holder; the live places in line and the caller''s position';
 
 -- The functions are not STRICT: a NULL argument is an error (22004), not a
 -- silent NULL result.  Everything that touches lockable.locks runs as the
@@ -72,13 +102,14 @@ CREATE FUNCTION lockable.lock_acquire(
     uid text,
     owner text,
     ttl interval DEFAULT '1 minute',
-    wait interval DEFAULT '0')
+    wait interval DEFAULT '0',
+    queue boolean DEFAULT false)
 RETURNS lockable.lock_status
-AS 'MODULE_PATHNAME', 'lock_acquire'
+AS 'MODULE_PATHNAME', 'lock_acquire_1_2'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION lockable.lock_acquire(text, text, interval, interval) IS
-    'grant or renew a lease lock on uid for owner, waiting up to wait';
+COMMENT ON FUNCTION lockable.lock_acquire(text, text, interval, interval, boolean) IS
+    'grant or renew a lease lock on uid for owner, waiting up to wait, or take a place in its line (queue)';
 
 CREATE FUNCTION lockable.lock_release(uid text, owner text)
 RETURNS boolean
@@ -86,7 +117,7 @@ AS 'MODULE_PATHNAME', 'lock_release'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION lockable.lock_release(text, text) IS
-    'release owner''s live lock on uid; false if owner did not hold it';
+    'release owner''s live lock on uid, handing it to the next live place in line, or give up owner''s place; false if it had neither';
 
 CREATE FUNCTION lockable.lock_owner(uid text)
 RETURNS text
@@ -110,7 +141,7 @@ AS 'MODULE_PATHNAME', 'lock_release_all'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION lockable.lock_release_all(text) IS
-    'release every live lock of owner; returns how many';
+    'release every live lock of owner and give up every place it has in a line; returns how many of both';
 
 CREATE FUNCTION lockable.lock_break(uid text)
 RETURNS boolean
@@ -118,7 +149,7 @@ AS 'MODULE_PATHNAME', 'lock_break'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION lockable.lock_break(text) IS
-    'administrator''s forced release of the live lock on uid';
+    'administrator''s forced release of the live lock on uid, handed to the next live place in line';
 REVOKE EXECUTE ON FUNCTION lockable.lock_break(text) FROM PUBLIC;
 
 CREATE FUNCTION lockable.lock_sweep(older_than interval DEFAULT '0')
@@ -127,11 +158,12 @@ AS 'MODULE_PATHNAME', 'lock_sweep'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION lockable.lock_sweep(interval) IS
-    'delete rows of locks that ended (released or expired) over older_than ago';
+    'hand on expired locks with a live place waiting, remove lapsed places, and delete rows of locks that ended (released or expired) over older_than ago with no line';
 REVOKE EXECUTE ON FUNCTION lockable.lock_sweep(interval) FROM PUBLIC;
 
--- Live locks only.  The view reads the table with its owner's rights, so
--- PUBLIC sees live locks without being able to read lockable.locks itself.
+-- Live locks, and how many wait for each.  The views read the tables with
+-- their owner's rights, so PUBLIC sees live locks and places without being
+-- able to read lockable.locks or lockable.places.
 CREATE VIEW lockable.active_locks WITH (security_barrier = true) AS
 SELECT l.uid,
        l.owner,
@@ -139,13 +171,35 @@ SELECT l.uid,
        l.acquired_at,
        l.expires_at,
        l.expires_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()
-           AS remaining
+           AS remaining,
+       CASE WHEN l.places OPERATOR(pg_catalog.=) 0 THEN 0
+            ELSE CAST((SELECT pg_catalog.count(*)
+                         FROM lockable.places AS p
+                        WHERE p.uid OPERATOR(pg_catalog.=) l.uid
+                          AND p.expires_at OPERATOR(pg_catalog.>)
+                              pg_catalog.clock_timestamp())
+                      AS pg_catalog.int4)
+       END AS waiters
   FROM lockable.locks AS l
  WHERE l.owner IS NOT NULL
    AND l.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp();
 COMMENT ON VIEW lockable.active_locks IS
-    'live locks, with the time each has left';
+    'live locks, with the time each has left and the live places in its line';
 GRANT SELECT ON lockable.active_locks TO PUBLIC;
+
+-- The live places, in line order.
+CREATE VIEW lockable.lock_queue WITH (security_barrier = true) AS
+SELECT p.uid,
+       p.owner,
+       CAST(pg_catalog.row_number() OVER (PARTITION BY p.uid ORDER BY p.seq)
+            AS pg_catalog.int4) AS position,
+       p.queued_at,
+       p.expires_at
+  FROM lockable.places AS p
+ WHERE p.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp();
+COMMENT ON VIEW lockable.lock_queue IS
+    'live places in the waiting lines, with each waiter''s position (1 = next)';
+GRANT SELECT ON lockable.lock_queue TO PUBLIC;
 
 -- Optimistic concurrency.  Pure tuple arithmetic, so PARALLEL SAFE.
 CREATE FUNCTION lockable.version_check()

@@ -159,7 +159,7 @@ SELECT p.oid::regprocedure AS unpinned, p.proconfig
 --
 CREATE ROLE regress_lockable_alice;
 BEGIN;
-REVOKE EXECUTE ON FUNCTION lockable.lock_acquire(text, text, interval, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION lockable.lock_acquire(text, text, interval, interval, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION lockable.lock_release(text, text) FROM PUBLIC;
 CREATE FUNCTION public.regress_lock_mine(uid text)
     RETURNS lockable.lock_status

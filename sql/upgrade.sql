@@ -114,8 +114,37 @@ INSERT INTO doc VALUES (1, 'draft');
 UPDATE doc SET body = 'edit' WHERE id = 1;
 \set VERBOSITY default
 
+-- A DBA's privileges on lock_acquire survive its new signature: the
+-- README's Trust model revokes it from PUBLIC and grants it to an
+-- application role; a function that depends on it keeps working.
+CREATE ROLE lockable_upgrade_app;
+CREATE ROLE lockable_upgrade_other;
+CREATE DATABASE lockable_upgrade_acl;
+\c lockable_upgrade_acl
+CREATE EXTENSION lockable VERSION '1.1';
+REVOKE EXECUTE ON FUNCTION lockable.lock_acquire(text, text, interval, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lockable.lock_acquire(text, text, interval, interval) TO lockable_upgrade_app;
+CREATE FUNCTION public.lock_mine(uid text) RETURNS boolean LANGUAGE sql
+BEGIN ATOMIC
+    SELECT granted FROM lockable.lock_acquire(uid, 'mine');
+END;
+SELECT 'lockable.lock_acquire(text, text, interval, interval)'::regprocedure::oid AS acquire_oid \gset
+ALTER EXTENSION lockable UPDATE TO '1.2';
+SELECT 'lockable.lock_acquire(text, text, interval, interval, boolean)'::regprocedure::oid = :acquire_oid AS same_function;
+SELECT has_function_privilege('lockable_upgrade_app', 'lockable.lock_acquire(text, text, interval, interval, boolean)', 'EXECUTE') AS app_may,
+       has_function_privilege('lockable_upgrade_other', 'lockable.lock_acquire(text, text, interval, interval, boolean)', 'EXECUTE') AS others_may;
+SELECT public.lock_mine('doc:1');
+SELECT granted, waiters, position FROM lockable.lock_acquire('doc:1', 'other', queue => true);
+\set VERBOSITY sqlstate
+-- error: the grant is still recorded as the role's dependency (2BP01)
+DROP ROLE lockable_upgrade_app;
+\set VERBOSITY default
+
 -- Clean up.
 \c :regression_db
 DROP DATABASE lockable_upgrade_fresh;
 DROP DATABASE lockable_upgrade_from_1_0;
 DROP DATABASE lockable_upgrade_from_1_1;
+DROP DATABASE lockable_upgrade_acl;
+DROP ROLE lockable_upgrade_app;
+DROP ROLE lockable_upgrade_other;

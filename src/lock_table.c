@@ -44,16 +44,22 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-/* The columns of lockable.locks, as lockable--1.0.sql created them. */
+/*
+ * The columns of lockable.locks: lockable--1.0.sql created the first five,
+ * lockable--1.1--1.2.sql added the line's two.
+ */
 static const ExpectedColumn locks_columns[NUM_LOCK_COLUMNS] = {
 	[LOCK_UID] = {"uid", TEXTOID, false},
 	[LOCK_OWNER] = {"owner", TEXTOID, false},
 	[LOCK_TOKEN] = {"token", INT8OID, false},
 	[LOCK_ACQUIRED_AT] = {"acquired_at", TIMESTAMPTZOID, false},
 	[LOCK_EXPIRES_AT] = {"expires_at", TIMESTAMPTZOID, false},
+	[LOCK_PLACES] = {"places", INT4OID, true},
+	[LOCK_LAST_PLACE] = {"last_place", INT8OID, true},
 };
 
 /*---- Prepared statements ----*/
@@ -66,8 +72,10 @@ static const ExpectedColumn locks_columns[NUM_LOCK_COLUMNS] = {
 typedef enum LockStatement
 {
 	STMT_INSERT,
-	STMT_RELEASE_ALL,
+	STMT_HELD_BY,
+	STMT_WITH_LINES,
 	STMT_SWEEP,
+	STMT_SWEEP_1_1,
 	NUM_LOCK_STATEMENTS
 } LockStatement;
 
@@ -86,16 +94,32 @@ static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
 		" ON CONFLICT (uid) DO NOTHING RETURNING token",
 		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 	},
-	/* $1 owner, $2 now */
-	[STMT_RELEASE_ALL] = {
-		"UPDATE lockable.locks SET owner = NULL, expires_at = $2"
+	/* $1 owner, $2 now: the uids of owner's live locks */
+	[STMT_HELD_BY] = {
+		"SELECT uid FROM lockable.locks"
 		" WHERE owner OPERATOR(pg_catalog.=) $1"
-		"   AND expires_at OPERATOR(pg_catalog.>) $2"
-		" RETURNING uid, token",
+		"   AND expires_at OPERATOR(pg_catalog.>) $2",
 		2, {TEXTOID, TIMESTAMPTZOID}
 	},
-	/* $1 cutoff: a lock that ended at or before it is deleted */
+	/* the uids that have a line (live or lapsed places) */
+	[STMT_WITH_LINES] = {
+		"SELECT uid FROM lockable.locks"
+		" WHERE places OPERATOR(pg_catalog.>) 0",
+		0, {InvalidOid}
+	},
+	/*
+	 * $1 cutoff: a lock that ended at or before it, and has no line, is
+	 * deleted (re-checked on the latest version of a row a line was joined
+	 * meanwhile)
+	 */
 	[STMT_SWEEP] = {
+		"DELETE FROM lockable.locks"
+		" WHERE expires_at OPERATOR(pg_catalog.<=) $1"
+		"   AND places OPERATOR(pg_catalog.=) 0",
+		1, {TIMESTAMPTZOID}
+	},
+	/* the same for the table of 1.0 and 1.1, which has no line */
+	[STMT_SWEEP_1_1] = {
 		"DELETE FROM lockable.locks WHERE expires_at OPERATOR(pg_catalog.<=) $1",
 		1, {TIMESTAMPTZOID}
 	},
@@ -212,6 +236,13 @@ LockTableOpen(LockTable *table, bool write)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the primary key of table \"lockable.locks\" is not a btree index on uid")));
 
+	/* The update script adds both line columns, or neither. */
+	table->has_line = (table->attnum[LOCK_PLACES] != InvalidAttrNumber);
+	if (table->has_line != (table->attnum[LOCK_LAST_PLACE] != InvalidAttrNumber))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"lockable.locks\" has only one of the columns \"places\" and \"last_place\"")));
+
 	table->writing = write;
 	if (write)
 		WriteTableBegin(&table->writer, table->heap);
@@ -321,13 +352,18 @@ LockTablePeek(LockTable *table, text *uid, LockRow *row)
 		row->tuple = ExecCopySlotHeapTuple(slot);
 		heap_deform_tuple(row->tuple, tupdesc, values, nulls);
 #define COLUMN(c) (table->attnum[c] - 1)
-		row->owner = nulls[COLUMN(LOCK_OWNER)] ? NULL :
+		row->v.owner = nulls[COLUMN(LOCK_OWNER)] ? NULL :
 			DatumGetTextPP(values[COLUMN(LOCK_OWNER)]);
-		row->token = DatumGetInt64(values[COLUMN(LOCK_TOKEN)]);
-		row->acquired_at = nulls[COLUMN(LOCK_ACQUIRED_AT)] ? 0 :
+		row->v.token = DatumGetInt64(values[COLUMN(LOCK_TOKEN)]);
+		row->v.acquired_at = nulls[COLUMN(LOCK_ACQUIRED_AT)] ? 0 :
 			DatumGetTimestampTz(values[COLUMN(LOCK_ACQUIRED_AT)]);
-		row->expires_at = nulls[COLUMN(LOCK_EXPIRES_AT)] ? DT_NOBEGIN :
+		row->v.expires_at = nulls[COLUMN(LOCK_EXPIRES_AT)] ? DT_NOBEGIN :
 			DatumGetTimestampTz(values[COLUMN(LOCK_EXPIRES_AT)]);
+		if (table->has_line)
+		{
+			row->v.places = DatumGetInt32(values[COLUMN(LOCK_PLACES)]);
+			row->v.last_place = DatumGetInt64(values[COLUMN(LOCK_LAST_PLACE)]);
+		}
 #undef COLUMN
 		pfree(values);
 		pfree(nulls);
@@ -344,38 +380,78 @@ LockTablePeek(LockTable *table, text *uid, LockRow *row)
 bool
 LockRowIsLive(const LockRow *row, TimestampTz now)
 {
-	return row->found && row->owner != NULL && row->expires_at > now;
+	return row->found && row->v.owner != NULL && row->v.expires_at > now;
 }
 
 /*---- Writing ----*/
 
-/*
- * UpdateColumns
- *		Write a new version of the row version the last peek saw, with the
- *		given columns changed; see the protocol in lock_table.h for the
- *		results.
- */
-static LockWriteResult
-UpdateColumns(LockTable *table, LockRow *row, int ncols,
-			  const LockColumn *columns, const Datum *values,
-			  const bool *nulls, bool wait)
+static bool
+TextEqualOrBothNull(const text *a, const text *b)
 {
+	if (a == NULL || b == NULL)
+		return a == b;
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/*
+ * LockTableWrite
+ *		Write a new version of the row version the last peek saw, saying
+ *		*values; see the protocol in lock_table.h for the results.  Only the
+ *		columns whose value changes are written (and reported to triggers
+ *		as written).  On LOCK_WRITE_OK, row->v is *values.
+ */
+LockWriteResult
+LockTableWrite(LockTable *table, LockRow *row, const LockValues *values,
+			   bool wait)
+{
+	const LockValues *old = &row->v;
 	Snapshot	crosscheck = InvalidSnapshot;
 	int			attnums[NUM_LOCK_COLUMNS];
+	Datum		datums[NUM_LOCK_COLUMNS];
+	bool		nulls[NUM_LOCK_COLUMNS];
+	int			ncols = 0;
 	HeapTuple	newtuple;
 	TM_Result	result;
 
-	Assert(table->writing && row->found && ncols <= NUM_LOCK_COLUMNS);
+	Assert(table->writing && row->found);
 	PreventCommandIfReadOnly("UPDATE");
 	if (IsolationUsesXactSnapshot())
 		crosscheck = GetTransactionSnapshot();
 
-	for (int i = 0; i < ncols; i++)
-		attnums[i] = table->attnum[columns[i]];
+#define CHANGE(column, changed, datum, isnull) \
+	do { \
+		if (changed) \
+		{ \
+			attnums[ncols] = table->attnum[column]; \
+			datums[ncols] = (datum); \
+			nulls[ncols] = (isnull); \
+			ncols++; \
+		} \
+	} while (0)
+
+	CHANGE(LOCK_OWNER, !TextEqualOrBothNull(old->owner, values->owner),
+		   PointerGetDatum(values->owner), values->owner == NULL);
+	CHANGE(LOCK_TOKEN, old->token != values->token,
+		   Int64GetDatum(values->token), false);
+	CHANGE(LOCK_ACQUIRED_AT, old->acquired_at != values->acquired_at,
+		   TimestampTzGetDatum(values->acquired_at), false);
+	CHANGE(LOCK_EXPIRES_AT, old->expires_at != values->expires_at,
+		   TimestampTzGetDatum(values->expires_at), false);
+	if (table->has_line)
+	{
+		CHANGE(LOCK_PLACES, old->places != values->places,
+			   Int32GetDatum(values->places), false);
+		CHANGE(LOCK_LAST_PLACE, old->last_place != values->last_place,
+			   Int64GetDatum(values->last_place), false);
+	}
+	else
+		Assert(values->places == 0 && values->last_place == 0);
+#undef CHANGE
+
 	newtuple = heap_modify_tuple_by_cols(row->tuple,
 										 RelationGetDescr(table->heap),
-										 ncols, attnums,
-										 (Datum *) values, (bool *) nulls);
+										 ncols, attnums, datums, nulls);
 	result = WriteTableUpdate(&table->writer, &row->tuple->t_self, newtuple,
 							  ncols, attnums, wait, crosscheck);
 	heap_freetuple(newtuple);
@@ -386,6 +462,7 @@ UpdateColumns(LockTable *table, LockRow *row, int ncols,
 	switch (result)
 	{
 		case TM_Ok:
+			row->v = *values;
 			/* Later peeks in this transaction see the new version. */
 			CommandCounterIncrement();
 			return LOCK_WRITE_OK;
@@ -396,73 +473,6 @@ UpdateColumns(LockTable *table, LockRow *row, int ncols,
 				WriteTableSerializationFailure(result);
 			return LOCK_WRITE_CHANGED;
 	}
-}
-
-/*
- * LockTableGrant
- *		A fresh grant of the lock the last peek saw (free, released or
- *		expired) to owner, with a new token.  On LOCK_WRITE_OK, *row
- *		describes the grant.
- */
-LockWriteResult
-LockTableGrant(LockTable *table, LockRow *row, text *owner, int64 token,
-			   TimestampTz now, TimestampTz expires, bool wait)
-{
-	LockColumn	columns[4] = {LOCK_OWNER, LOCK_TOKEN, LOCK_ACQUIRED_AT,
-							  LOCK_EXPIRES_AT};
-	Datum		values[4] = {
-		PointerGetDatum(owner),
-		Int64GetDatum(token),
-		TimestampTzGetDatum(now),
-		TimestampTzGetDatum(expires)
-	};
-	bool		nulls[4] = {false, false, false, false};
-	LockWriteResult result;
-
-	result = UpdateColumns(table, row, 4, columns, values, nulls, wait);
-	if (result == LOCK_WRITE_OK)
-	{
-		row->owner = owner;
-		row->token = token;
-		row->acquired_at = now;
-		row->expires_at = expires;
-	}
-	return result;
-}
-
-/*
- * LockTableRenew
- *		Move the expiry of the live lock the last peek saw; token and
- *		acquired_at stay.
- */
-LockWriteResult
-LockTableRenew(LockTable *table, LockRow *row, TimestampTz expires, bool wait)
-{
-	LockColumn	columns[1] = {LOCK_EXPIRES_AT};
-	Datum		values[1] = {TimestampTzGetDatum(expires)};
-	bool		nulls[1] = {false};
-	LockWriteResult result;
-
-	result = UpdateColumns(table, row, 1, columns, values, nulls, wait);
-	if (result == LOCK_WRITE_OK)
-		row->expires_at = expires;
-	return result;
-}
-
-/*
- * LockTableEndLease
- *		Release the lock the last peek saw: no owner, and expires_at the
- *		moment of release.  The row keeps the last grant's token and owner in
- *		*row, for the caller's notification.
- */
-LockWriteResult
-LockTableEndLease(LockTable *table, LockRow *row, TimestampTz now, bool wait)
-{
-	LockColumn	columns[2] = {LOCK_OWNER, LOCK_EXPIRES_AT};
-	Datum		values[2] = {(Datum) 0, TimestampTzGetDatum(now)};
-	bool		nulls[2] = {true, false};
-
-	return UpdateColumns(table, row, 2, columns, values, nulls, wait);
 }
 
 /*
@@ -508,61 +518,91 @@ LockTableNewToken(LockTable *table)
 /*---- Set-oriented statements ----*/
 
 /*
- * LockTableReleaseAll
- *		Release every live lock of owner; returns how many, with their uids
- *		and tokens in *released (palloc'd in the caller's context).
+ * CollectUids
+ *		Run a statement whose first column is a uid; return the uids,
+ *		copied into the caller's memory context, and their number.
  */
-uint64
-LockTableReleaseAll(text *owner, TimestampTz now, LockTableUidToken **released)
+static int
+CollectUids(LockStatement stmt, Datum *values, text ***uids)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	Datum		values[2] = {PointerGetDatum(owner), TimestampTzGetDatum(now)};
-	LockTable	table;
 	uint64		count;
 
-	/* Verify the table before SQL touches it. */
-	LockTableOpen(&table, true);
-	LockTableClose(&table);
-
 	SPI_connect();
-	count = RunStatement(STMT_RELEASE_ALL, values);
-	*released = MemoryContextAllocZero(callercxt,
-									   sizeof(LockTableUidToken) * (count + 1));
+	count = RunStatement(stmt, values);
+	if (count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
+		elog(ERROR, "too many uids: " UINT64_FORMAT, count);
+	*uids = MemoryContextAllocZero(callercxt, sizeof(text *) * (count + 1));
 	for (uint64 i = 0; i < count; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MemoryContext oldcontext;
+		Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext oldcontext = MemoryContextSwitchTo(callercxt);
 
-		oldcontext = MemoryContextSwitchTo(callercxt);
-		(*released)[i].uid = DatumGetTextPCopy(SPI_getbinval(tuple, tupdesc, 1,
-															 &isnull));
+		(*uids)[i] = DatumGetTextPCopy(uid);
 		MemoryContextSwitchTo(oldcontext);
-		(*released)[i].token = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 2,
-														   &isnull));
 	}
 	SPI_finish();
-	return count;
+	return (int) count;
+}
+
+/*
+ * LockTableUidsHeldBy
+ *		The uids of owner's live locks at now.
+ */
+int
+LockTableUidsHeldBy(text *owner, TimestampTz now, text ***uids)
+{
+	Datum		values[2] = {PointerGetDatum(owner), TimestampTzGetDatum(now)};
+	LockTable	table;
+
+	/* Verify the table before SQL touches it. */
+	LockTableOpen(&table, false);
+	LockTableClose(&table);
+	return CollectUids(STMT_HELD_BY, values, uids);
+}
+
+/*
+ * LockTableUidsWithLines
+ *		The uids that have places in line, live or lapsed.
+ */
+int
+LockTableUidsWithLines(TimestampTz now, text ***uids)
+{
+	LockTable	table;
+	bool		has_line;
+
+	LockTableOpen(&table, false);
+	has_line = table.has_line;
+	LockTableClose(&table);
+	if (!has_line)
+	{
+		*uids = palloc0(sizeof(text *));
+		return 0;
+	}
+	return CollectUids(STMT_WITH_LINES, NULL, uids);
 }
 
 /*
  * LockTableSweep
- *		Delete the rows of locks that ended at or before cutoff; returns how
- *		many.
+ *		Delete the rows of locks that ended at or before cutoff and have no
+ *		line; returns how many.
  */
 uint64
 LockTableSweep(TimestampTz cutoff)
 {
 	Datum		values[1] = {TimestampTzGetDatum(cutoff)};
 	LockTable	table;
+	bool		has_line;
 	uint64		deleted;
 
 	LockTableOpen(&table, true);
+	has_line = table.has_line;
 	LockTableClose(&table);
 
 	SPI_connect();
-	deleted = RunStatement(STMT_SWEEP, values);
+	deleted = RunStatement(has_line ? STMT_SWEEP : STMT_SWEEP_1_1, values);
 	SPI_finish();
 	return deleted;
 }

@@ -2,11 +2,16 @@
  *
  * lock_table.h
  *	  The storage of lockable.locks: open and verify, peek, compare-and-set
- *	  update, insert, and the set-oriented statements.
+ *	  write, insert, and the set-oriented statements.
  *
  * lock_table.c is the only code that reads or writes lockable.locks.  One
  * row per uid; a released lock keeps its row (owner NULL, expires_at the
- * moment of release), so that the next grant is a HOT update.
+ * moment of release), so that the next grant is a HOT update.  From 1.2
+ * the row also counts the uid's places in line (queue.c): "places" is the
+ * number of rows the uid has in lockable.places, live or lapsed, and
+ * "last_place" the order number of the last place taken.  Every change to
+ * the set of places of a uid writes its lock row first, so the lock row is
+ * the one point where everything that happens to a uid is serialized.
  *
  * Protocol (every per-uid write is a compare-and-set):
  *
@@ -17,9 +22,8 @@
  *	   snapshot stays registered in the LockRow until the row is written or
  *	   read again, so the version seen cannot be pruned away meanwhile.
  *	2. The caller decides from what it saw.
- *	3. LockTableGrant, LockTableRenew or LockTableEndLease writes a new
- *	   version of exactly the version seen.
- *	   If a concurrent transaction changed it and committed, nothing is
+ *	3. LockTableWrite writes a new version of exactly the version seen.  If
+ *	   a concurrent transaction changed it and committed, nothing is
  *	   written and LOCK_WRITE_CHANGED tells the caller to peek again (READ
  *	   COMMITTED); under REPEATABLE READ or SERIALIZABLE a row changed after
  *	   the transaction snapshot is a serialization failure (40001) instead,
@@ -34,6 +38,10 @@
  * write through table_write.c, REINDEX CONCURRENTLY included); every token
  * comes from lockable.token_seq; writes are made only to the extension's
  * own, verified table (trust.c).
+ *
+ * The table of 1.0 and 1.1 has no line columns.  The library serves it as
+ * it is until ALTER EXTENSION lockable UPDATE runs (has_line is false, and
+ * every uid's line is empty).
  *
  * Copyright (c) 2026, lockable developers
  * Portions Copyright (c) 1996-2022, PostgreSQL Global Development Group
@@ -59,6 +67,8 @@ typedef enum LockColumn
 	LOCK_TOKEN,
 	LOCK_ACQUIRED_AT,
 	LOCK_EXPIRES_AT,
+	LOCK_PLACES,				/* 1.2 */
+	LOCK_LAST_PLACE,			/* 1.2 */
 	NUM_LOCK_COLUMNS
 } LockColumn;
 
@@ -69,9 +79,21 @@ typedef struct LockTable
 	Relation	pkey;			/* the primary key, on uid */
 	Oid			token_seq;		/* lockable.token_seq */
 	AttrNumber	attnum[NUM_LOCK_COLUMNS];
+	bool		has_line;		/* the 1.2 table, with the line columns */
 	bool		writing;		/* opened for writes */
 	WriteTable	writer;
 } LockTable;
+
+/* What a lock row says. */
+typedef struct LockValues
+{
+	text	   *owner;			/* NULL if released */
+	int64		token;
+	TimestampTz acquired_at;
+	TimestampTz expires_at;
+	int32		places;			/* rows in lockable.places for the uid */
+	int64		last_place;		/* order number of the last place taken */
+} LockValues;
 
 /* The row of one uid as a peek saw it. */
 typedef struct LockRow
@@ -79,10 +101,7 @@ typedef struct LockRow
 	bool		found;			/* is there a row for the uid? */
 	HeapTuple	tuple;			/* a copy of the version seen */
 	Snapshot	snapshot;		/* the peek's, registered until released */
-	text	   *owner;			/* NULL if released */
-	int64		token;
-	TimestampTz acquired_at;
-	TimestampTz expires_at;
+	LockValues	v;
 } LockRow;
 
 typedef enum LockWriteResult
@@ -104,28 +123,16 @@ extern void LockRowRelease(LockRow *row);
 extern void LockRowForgetSnapshot(LockRow *row, bool unregister);
 extern bool LockRowIsLive(const LockRow *row, TimestampTz now);
 
-extern LockWriteResult LockTableGrant(LockTable *table, LockRow *row,
-									  text *owner, int64 token,
-									  TimestampTz now, TimestampTz expires,
-									  bool wait);
-extern LockWriteResult LockTableRenew(LockTable *table, LockRow *row,
-									  TimestampTz expires, bool wait);
-extern LockWriteResult LockTableEndLease(LockTable *table, LockRow *row,
-										 TimestampTz now, bool wait);
+extern LockWriteResult LockTableWrite(LockTable *table, LockRow *row,
+									  const LockValues *values, bool wait);
 extern bool LockTableInsert(LockTable *table, text *uid, text *owner,
 							TimestampTz now, TimestampTz expires,
 							int64 *token);
 extern int64 LockTableNewToken(LockTable *table);
 
-/* One row of a set-oriented statement's result: a uid and its token. */
-typedef struct LockTableUidToken
-{
-	text	   *uid;
-	int64		token;
-} LockTableUidToken;
-
-extern uint64 LockTableReleaseAll(text *owner, TimestampTz now,
-								  LockTableUidToken **released);
+/* The set-oriented statements (SPI), each returning uids. */
+extern int	LockTableUidsHeldBy(text *owner, TimestampTz now, text ***uids);
+extern int	LockTableUidsWithLines(TimestampTz now, text ***uids);
 extern uint64 LockTableSweep(TimestampTz cutoff);
 
 #endif							/* LOCK_TABLE_H */

@@ -8,9 +8,19 @@
  * This file owns the SQL-callable contract: argument checks, the lease
  * rules, what each call returns, and the notifications it sends.  The
  * storage of lockable.locks, and the compare-and-set protocol every write
- * follows, are lock_table.c's (see lock_table.h).  There is no session
- * state: any call may land on any backend (a transaction-pooling pooler is
- * fine).
+ * follows, are lock_table.c's (see lock_table.h); the waiting line and its
+ * hand-off rule are queue.c's (see queue.h).  There is no session state:
+ * any call may land on any backend (a transaction-pooling pooler is fine).
+ *
+ * The line.  lock_acquire(..., queue => true) by an owner the lock is held
+ * against takes (or renews) a place; a lock that ends (release, release_all,
+ * break) is handed to the first live place in the same transaction; a lock
+ * that expired with a live place waiting is handed on by the next call that
+ * writes on its uid (acquire by anyone, release, break, sweep), which then
+ * does its own work against the new holder.  While the line has a live
+ * place, nobody but its head is granted the lock (no barging).  lock_owner,
+ * lock_verify and the views only read: they report the live holder, NULL
+ * for an expired lock, and hand nothing on.
  *
  * Waiting.  lock_acquire with a wait polls: it peeks, and only when the lock
  * looks free does it try to take it, inside a subtransaction that is rolled
@@ -59,6 +69,7 @@
 #endif
 
 #include "lock_table.h"
+#include "queue.h"
 
 /* Longest sleep between two tries of a waiting lock_acquire. */
 #define LOCKABLE_WAIT_POLL_MS 10
@@ -71,6 +82,7 @@ typedef enum AcquireOutcome
 } AcquireOutcome;
 
 PG_FUNCTION_INFO_V1(lock_acquire);
+PG_FUNCTION_INFO_V1(lock_acquire_1_2);
 PG_FUNCTION_INFO_V1(lock_release);
 PG_FUNCTION_INFO_V1(lock_owner);
 PG_FUNCTION_INFO_V1(lock_verify);
@@ -261,10 +273,13 @@ TextEqual(const text *a, const text *b)
 /*
  * Announce
  *		Queue a notification on the lockable channel; PostgreSQL delivers it
- *		at commit and drops it on rollback.
+ *		at commit and drops it on rollback.  token < 0 and position <= 0 are
+ *		left out of the payload; waiters is the length of the line after
+ *		the event.
  */
 static void
-Announce(const char *event, text *uid, text *owner, int64 token)
+Announce(const char *event, text *uid, text *owner, int64 token,
+		 int position, int waiters)
 {
 	StringInfoData payload;
 
@@ -276,63 +291,182 @@ Announce(const char *event, text *uid, text *owner, int64 token)
 	escape_json(&payload, text_to_cstring(uid));
 	appendStringInfoString(&payload, ", \"owner\": ");
 	escape_json(&payload, text_to_cstring(owner));
-	appendStringInfo(&payload, ", \"token\": " INT64_FORMAT "}", token);
+	if (token >= 0)
+		appendStringInfo(&payload, ", \"token\": " INT64_FORMAT, token);
+	if (position > 0)
+		appendStringInfo(&payload, ", \"position\": %d", position);
+	appendStringInfo(&payload, ", \"waiters\": %d}", waiters);
 	Async_Notify(LOCKABLE_CHANNEL, payload.data);
 	pfree(payload.data);
 }
 
+/*
+ * AnnounceHandOff
+ *		The notifications of a hand-off of an expired lock (its former
+ *		holder, if it had one, lost it) and of the grant it made.
+ */
+static void
+AnnounceHandOff(UidState *state, text *lost, int64 lost_token,
+				const HandOff *handoff, TimestampTz now)
+{
+	int			waiters = LineWaiters(state, now);
+
+	if (!handoff->handed)
+		return;
+	if (lost != NULL)
+		Announce("expired", state->uid, lost, lost_token, 0, waiters);
+	Announce("acquired", state->uid, handoff->holder, handoff->token, 0,
+			 waiters);
+}
+
 /*---- lock_acquire ----*/
+
+/* The tables of one call. */
+typedef struct Tables
+{
+	LockTable	locks;
+	LineTable	line;			/* opened on first need */
+} Tables;
+
+static void
+TablesOpen(Tables *tables, bool write)
+{
+	LockTableOpen(&tables->locks, write);
+	memset(&tables->line, 0, sizeof(LineTable));
+}
+
+static void
+TablesClose(Tables *tables)
+{
+	LineTableClose(&tables->line);
+	LockTableClose(&tables->locks);
+}
 
 /*
  * TryAcquire
- *		One attempt to grant or renew uid for owner at "now".  On return,
- *		*row describes the lock as granted, renewed, or held by another.
+ *		One attempt to grant or renew uid for owner at "now", or, with
+ *		queue, to take or keep a place in line when another owner holds it.
+ *		On return, state describes the lock as granted, renewed, or held by
+ *		another (handed on first, if it had expired with a live place
+ *		waiting), and *position the caller's place (0: none).
  */
 static AcquireOutcome
-TryAcquire(LockTable *table, text *uid, text *owner,
-		   TimestampTz now, TimestampTz expires, LockRow *row)
+TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
+		   Interval *ttl, bool queue, TimestampTz now, TimestampTz expires,
+		   int *position)
 {
+	LockTable  *locks = &tables->locks;
+	LineTable  *line = &tables->line;
+
 	/*
-	 * Each "continue" below: a concurrent transaction changed or created the
-	 * row between the peek and the write, and has committed; look again.
+	 * Each "continue" below: a concurrent transaction changed the uid
+	 * between the read and the write, and has committed; or this call handed
+	 * an expired lock on and now does its own work.  Look again.
 	 */
 	for (;;)
 	{
 		int64		token;
+		int			head;
+		int			mine;
+		text	   *lost;
+		int64		lost_token;
 
-		LockTablePeek(table, uid, row);
-		if (LockRowIsLive(row, now) && !TextEqual(row->owner, owner))
+		UidRead(locks, line, uid, state);
+		*position = 0;
+
+		if (!state->lock.found)
+		{
+			/* No row: no lock and no line.  A first grant. */
+			if (!LockTableInsert(locks, uid, owner, now, expires, &token))
+				continue;
+			state->lock.found = true;
+			state->lock.v.owner = owner;
+			state->lock.v.token = token;
+			state->lock.v.acquired_at = now;
+			state->lock.v.expires_at = expires;
+			Announce("acquired", uid, owner, token, 0, 0);
+			return ACQUIRE_GRANTED;
+		}
+
+		if (LockRowIsLive(&state->lock, now))
+		{
+			LockValues	values = state->lock.v;
+
+			if (TextEqual(values.owner, owner))
+			{
+				/* The owner's own live lock: only the expiry moves. */
+				values.expires_at = expires;
+				if (LockTableWrite(locks, &state->lock, &values,
+								   true) != LOCK_WRITE_OK)
+					continue;
+				return ACQUIRE_RENEWED;
+			}
+
+			/* Held by another. */
+			mine = LineFind(state, owner);
+			if (mine >= 0 && PlaceIsLive(&state->places[mine], now))
+			{
+				if (queue &&
+					LineRenewPlace(locks, line, state, mine, ttl,
+								   now) != LOCK_WRITE_OK)
+					continue;
+				*position = LinePosition(state, mine, now);
+			}
+			else if (queue)
+			{
+				if (LineJoin(locks, line, state, owner, ttl, now,
+							 position) != LOCK_WRITE_OK)
+					continue;
+				Announce("queued", uid, owner, -1, *position,
+						 LineWaiters(state, now));
+			}
 			return ACQUIRE_REFUSED;
-
-		if (!row->found)
-		{
-			if (!LockTableInsert(table, uid, owner, now, expires, &token))
-				continue;
-		}
-		else if (LockRowIsLive(row, now))
-		{
-			/* The owner's own live lock: only the expiry moves. */
-			if (LockTableRenew(table, row, expires, true) != LOCK_WRITE_OK)
-				continue;
-			return ACQUIRE_RENEWED;
-		}
-		else
-		{
-			/* Free, released or expired: a fresh grant. */
-			token = LockTableNewToken(table);
-			if (LockTableGrant(table, row, owner, token, now, expires,
-							   true) != LOCK_WRITE_OK)
-				continue;
 		}
 
-		row->found = true;
-		row->owner = owner;
-		row->token = token;
-		row->acquired_at = now;
-		row->expires_at = expires;
-		Announce("acquired", uid, owner, token);
+		/* Free, released or expired. */
+		lost = state->lock.v.owner;
+		lost_token = state->lock.v.token;
+		head = LineHead(state, now);
+		if (head >= 0 && !TextEqual(state->places[head].owner, owner))
+		{
+			HandOff		handoff;
+
+			/* The lock belongs to the line: hand it on, then look again. */
+			if (LineHandOff(locks, line, state, now, false, NULL,
+							&handoff) != LOCK_WRITE_OK)
+				continue;
+			AnnounceHandOff(state, lost, lost_token, &handoff, now);
+			continue;
+		}
+
+		/* The line is empty, or the caller is its head: a fresh grant. */
+		token = LockTableNewToken(locks);
+		if (LineGrant(locks, line, state, owner, token, now,
+					  expires) != LOCK_WRITE_OK)
+			continue;
+		if (head >= 0 && lost != NULL)
+			Announce("expired", uid, lost, lost_token, 0,
+					 LineWaiters(state, now));
+		Announce("acquired", uid, owner, token, 0, LineWaiters(state, now));
 		return ACQUIRE_GRANTED;
 	}
+}
+
+/*
+ * RefusedWithoutTry
+ *		For a waiting acquire: whether the lock, as last read, is certainly
+ *		not for owner now (held by another, or expired with someone else at
+ *		the head of its line), so that no try, and no row lock, is needed.
+ */
+static bool
+RefusedWithoutTry(UidState *state, text *owner, TimestampTz now)
+{
+	int			head;
+
+	if (LockRowIsLive(&state->lock, now))
+		return !TextEqual(state->lock.v.owner, owner);
+	head = LineHead(state, now);
+	return head >= 0 && !TextEqual(state->places[head].owner, owner);
 }
 
 /*
@@ -367,12 +501,12 @@ BoundLockWaits(int64 remaining_us)
  *		end at the caller's deadline, or sooner at the session's
  *		lock_timeout.  If a lock wait ended that way, *busy is set: an open
  *		transaction is changing the row, and the outcome is ACQUIRE_REFUSED
- *		with *row not filled in.
+ *		with *state not filled in.  A waiting acquire never queues.
  */
 static AcquireOutcome
-TryAcquireBounded(LockTable *table, text *uid, text *owner,
-				  TimestampTz now, TimestampTz expires, TimestampTz deadline,
-				  LockRow *row, bool *busy)
+TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
+				  Interval *ttl, TimestampTz now, TimestampTz expires,
+				  TimestampTz deadline, int *position, bool *busy)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -387,15 +521,17 @@ TryAcquireBounded(LockTable *table, text *uid, text *owner,
 		int			nestlevel = NewGUCNestLevel();
 
 		BoundLockWaits(deadline - now);
-		outcome = TryAcquire(table, uid, owner, now, expires, row);
+		outcome = TryAcquire(tables, state, uid, owner, ttl, false, now,
+							 expires, position);
 		AtEOXact_GUC(true, nestlevel);
 
 		/*
-		 * What the try pinned (the peek's snapshot, the executor state of
+		 * What the try pinned (the read's snapshot, the executor state of
 		 * a write) belongs to the subtransaction's resource owner.
 		 */
-		LockRowForgetSnapshot(row, true);
-		LockTableFinishWrites(table);
+		LockRowForgetSnapshot(&state->lock, true);
+		LockTableFinishWrites(&tables->locks);
+		LineTableFinishWrites(&tables->line);
 	}
 	PG_CATCH();
 	{
@@ -414,8 +550,9 @@ TryAcquireBounded(LockTable *table, text *uid, text *owner,
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
-		LockRowForgetSnapshot(row, false);
-		LockTableForgetWrites(table);
+		LockRowForgetSnapshot(&state->lock, false);
+		LockTableForgetWrites(&tables->locks);
+		LineTableForgetWrites(&tables->line);
 
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 		{
@@ -449,8 +586,8 @@ WaitForNextTry(const LockRow *holder, TimestampTz now, TimestampTz deadline)
 {
 	int64		sleep_us = LOCKABLE_WAIT_POLL_MS * (int64) 1000;
 
-	if (holder->found && holder->expires_at - now < sleep_us)
-		sleep_us = holder->expires_at - now;
+	if (holder->found && holder->v.expires_at - now < sleep_us)
+		sleep_us = holder->v.expires_at - now;
 	if (deadline - now < sleep_us)
 		sleep_us = deadline - now;
 	if (sleep_us < 1000)
@@ -465,16 +602,13 @@ WaitForNextTry(const LockRow *holder, TimestampTz now, TimestampTz deadline)
 }
 
 /*
- * lock_acquire(uid text, owner text, ttl interval, wait interval)
- *		RETURNS lockable.lock_status
- *
- * Grants uid to owner for ttl if it is free, released or expired (with a new
- * fencing token), renews it if owner already holds it (same token, new
- * expiry), and otherwise reports the holder with granted = false.  With a
- * positive wait, tries again until granted or wait has passed.
+ * Acquire
+ *		The body of lock_acquire, with or without the queue argument (1.2),
+ *		returning a lock_status of either shape: six attributes up to 1.1,
+ *		eight (waiters, position) from 1.2.
  */
-Datum
-lock_acquire(PG_FUNCTION_ARGS)
+static Datum
+Acquire(FunctionCallInfo fcinfo, bool queue)
 {
 	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
 	text	   *owner = GetNameArg(fcinfo, 1, ARG_OWNER);
@@ -484,12 +618,13 @@ lock_acquire(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	TimestampTz expires;
 	int64		wait_us;
-	LockTable	table;
-	LockRow		row = {0};
+	Tables		tables;
+	UidState	state = {0};
 	AcquireOutcome outcome;
+	int			position = 0;
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false};
+	Datum		values[8];
+	bool		nulls[8] = {false};
 	HeapTuple	result;
 
 	expires = LeaseEnd(ttl, now);
@@ -500,6 +635,12 @@ lock_acquire(PG_FUNCTION_ARGS)
 				 errdetail("The wait is \"%s\"; none of its fields may be negative.",
 						   IntervalText(wait))));
 	wait_us = IntervalMicroseconds(wait);
+	if (wait_us > 0 && queue)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lock_acquire cannot both wait and queue"),
+				 errdetail("A waiting acquire has not committed, so no one else could see its place in line."),
+				 errhint("Queue with wait => '0' and renew the place by calling again, or wait without queue.")));
 	if (wait_us > 0 && IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -512,28 +653,41 @@ lock_acquire(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	LockTableOpen(&table, true);
+	TablesOpen(&tables, true);
+	if (queue && !tables.locks.has_line)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the waiting line needs version 1.2 of extension \"lockable\""),
+				 errhint("Run ALTER EXTENSION lockable UPDATE.")));
 	for (;;)
 	{
 		bool		busy = false;
 
 		if (wait_us == 0)
-			outcome = TryAcquire(&table, uid, owner, now, expires, &row);
+			outcome = TryAcquire(&tables, &state, uid, owner, ttl, queue,
+								 now, expires, &position);
 		else
 		{
 			/* Take no row lock, not even briefly, while the lock is held. */
-			LockTablePeek(&table, uid, &row);
-			LockRowForgetSnapshot(&row, true);
-			if (LockRowIsLive(&row, now) && !TextEqual(row.owner, owner))
+			UidRead(&tables.locks, &tables.line, uid, &state);
+			LockRowForgetSnapshot(&state.lock, true);
+			if (RefusedWithoutTry(&state, owner, now))
+			{
 				outcome = ACQUIRE_REFUSED;
+				position = 0;
+				if (LineFind(&state, owner) >= 0 &&
+					PlaceIsLive(&state.places[LineFind(&state, owner)], now))
+					position = LinePosition(&state, LineFind(&state, owner), now);
+			}
 			else
-				outcome = TryAcquireBounded(&table, uid, owner, now, expires,
-											deadline, &row, &busy);
+				outcome = TryAcquireBounded(&tables, &state, uid, owner, ttl,
+											now, expires, deadline,
+											&position, &busy);
 			if (busy)
 			{
 				/* Report the last committed holder, if this was the last try. */
-				LockTablePeek(&table, uid, &row);
-				LockRowForgetSnapshot(&row, true);
+				UidRead(&tables.locks, &tables.line, uid, &state);
+				LockRowForgetSnapshot(&state.lock, true);
 				now = GetCurrentTimestamp();
 			}
 		}
@@ -541,114 +695,278 @@ lock_acquire(PG_FUNCTION_ARGS)
 		if (outcome != ACQUIRE_REFUSED || now >= deadline)
 			break;
 
-		WaitForNextTry(&row, now, deadline);
+		WaitForNextTry(&state.lock, now, deadline);
 		now = GetCurrentTimestamp();
 		expires = TimestampPlusInterval(now, ttl);
 	}
-	LockTableClose(&table);
 
 	values[0] = BoolGetDatum(outcome != ACQUIRE_REFUSED);
 	values[1] = PointerGetDatum(uid);
-	values[2] = PointerGetDatum(row.owner);
-	nulls[2] = (row.owner == NULL);
-	values[3] = Int64GetDatum(row.token);
+	values[2] = PointerGetDatum(state.lock.v.owner);
+	nulls[2] = (state.lock.v.owner == NULL);
+	values[3] = Int64GetDatum(state.lock.v.token);
 	nulls[3] = (outcome == ACQUIRE_REFUSED);
-	values[4] = TimestampTzGetDatum(row.acquired_at);
-	nulls[4] = !row.found;
-	values[5] = TimestampTzGetDatum(row.expires_at);
-	nulls[5] = !row.found;
+	values[4] = TimestampTzGetDatum(state.lock.v.acquired_at);
+	nulls[4] = !state.lock.found;
+	values[5] = TimestampTzGetDatum(state.lock.v.expires_at);
+	nulls[5] = !state.lock.found;
+	if (tupdesc->natts >= 8)
+	{
+		values[6] = Int32GetDatum(LineWaiters(&state, now));
+		values[7] = Int32GetDatum(position);
+		nulls[7] = (position <= 0);
+	}
 	result = heap_form_tuple(tupdesc, values, nulls);
-	LockRowRelease(&row);
+	UidRelease(&state);
+	TablesClose(&tables);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}
+
+/*
+ * lock_acquire(uid text, owner text, ttl interval, wait interval)
+ *		RETURNS lockable.lock_status
+ *
+ * The entry point of 1.0 and 1.1 (and of their catalogs under a newer
+ * library): grants uid to owner for ttl if it is free, released or expired
+ * (with a new fencing token), renews it if owner already holds it (same
+ * token, new expiry), and otherwise reports the holder with granted =
+ * false.  With a positive wait, tries again until granted or wait has
+ * passed.
+ */
+Datum
+lock_acquire(PG_FUNCTION_ARGS)
+{
+	return Acquire(fcinfo, false);
+}
+
+/*
+ * lock_acquire(uid text, owner text, ttl interval, wait interval,
+ *				queue boolean) RETURNS lockable.lock_status
+ *
+ * The entry point of 1.2: as above, and with queue, when another owner
+ * holds the lock, takes a place at the end of its line or renews the place
+ * it has; the result carries the line's length (waiters) and the caller's
+ * place (position).  Waiting and queueing exclude each other (22023).
+ */
+Datum
+lock_acquire_1_2(PG_FUNCTION_ARGS)
+{
+	/*
+	 * A call stored before the update (a view, a SQL-standard function body)
+	 * has the four arguments of the old signature, defaults filled in.
+	 */
+	if (PG_NARGS() < 5)
+		return Acquire(fcinfo, false);
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queue cannot be null")));
+	return Acquire(fcinfo, PG_GETARG_BOOL(4));
 }
 
 /*---- lock_release, lock_release_all, lock_break ----*/
 
 /*
+ * Release
+ *		Release owner's live lock on uid (handing it to the head of the
+ *		line), or give up owner's place in uid's line.  Returns true if
+ *		owner released a live lock or gave up a live place.
+ */
+static bool
+Release(Tables *tables, text *uid, text *owner)
+{
+	LockTable  *locks = &tables->locks;
+	LineTable  *line = &tables->line;
+	UidState	state = {0};
+	bool		done = false;
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		HandOff		handoff;
+		int			mine;
+
+		UidRead(locks, line, uid, &state);
+		if (!state.lock.found)
+			break;
+
+		if (LockRowIsLive(&state.lock, now) &&
+			TextEqual(state.lock.v.owner, owner))
+		{
+			int64		token = state.lock.v.token;
+
+			if (LineHandOff(locks, line, &state, now, true, NULL,
+							&handoff) != LOCK_WRITE_OK)
+				continue;
+			Announce("released", uid, owner, token, 0,
+					 LineWaiters(&state, now));
+			if (handoff.handed)
+				Announce("acquired", uid, handoff.holder, handoff.token, 0,
+						 LineWaiters(&state, now));
+			done = true;
+			break;
+		}
+
+		mine = LineFind(&state, owner);
+		if (!LockRowIsLive(&state.lock, now) && LineHead(&state, now) >= 0)
+		{
+			/*
+			 * The lock expired and belongs to the line: hand it on, never to
+			 * owner, who is leaving.
+			 */
+			text	   *lost = state.lock.v.owner;
+			int64		lost_token = state.lock.v.token;
+			bool		left = mine >= 0 && PlaceIsLive(&state.places[mine], now);
+
+			if (LineHandOff(locks, line, &state, now, false, owner,
+							&handoff) != LOCK_WRITE_OK)
+				continue;
+			if (lost != NULL && handoff.handed)
+				Announce("expired", uid, lost, lost_token, 0,
+						 LineWaiters(&state, now));
+			if (left)
+				Announce("left", uid, owner, -1, 0, LineWaiters(&state, now));
+			if (handoff.handed)
+				Announce("acquired", uid, handoff.holder, handoff.token, 0,
+						 LineWaiters(&state, now));
+			done = left;
+			break;
+		}
+
+		if (mine >= 0)
+		{
+			bool		left = PlaceIsLive(&state.places[mine], now);
+
+			if (LineLeave(locks, line, &state, mine) != LOCK_WRITE_OK)
+				continue;
+			if (left)
+				Announce("left", uid, owner, -1, 0, LineWaiters(&state, now));
+			done = left;
+		}
+		break;
+	}
+	UidRelease(&state);
+	return done;
+}
+
+/*
  * lock_release(uid text, owner text) RETURNS boolean
- *		Returns true if owner held a live lock on uid and it is now released;
- *		false if it was not held, held by another, or already expired.
+ *		Releases owner's live lock on uid, handing it to the head of the
+ *		line if one waits, or gives up owner's place in that line.  Returns
+ *		true if owner released a live lock or gave up a live place; false if
+ *		it had neither (not held, held by another, already expired).
  */
 Datum
 lock_release(PG_FUNCTION_ARGS)
 {
 	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
 	text	   *owner = GetNameArg(fcinfo, 1, ARG_OWNER);
-	TimestampTz now = GetCurrentTimestamp();
-	LockTable	table;
-	LockRow		row = {0};
-	bool		released = false;
+	Tables		tables;
+	bool		released;
 
-	LockTableOpen(&table, true);
-	for (;;)
-	{
-		LockTablePeek(&table, uid, &row);
-		if (!LockRowIsLive(&row, now) || !TextEqual(row.owner, owner))
-			break;
-		if (LockTableEndLease(&table, &row, now, true) == LOCK_WRITE_OK)
-		{
-			Announce("released", uid, owner, row.token);
-			released = true;
-			break;
-		}
-	}
-	LockTableClose(&table);
-	LockRowRelease(&row);
+	TablesOpen(&tables, true);
+	released = Release(&tables, uid, owner);
+	TablesClose(&tables);
 
 	PG_RETURN_BOOL(released);
 }
 
 /*
  * lock_release_all(owner text) RETURNS bigint
- *		Releases every live lock of owner; returns how many.
+ *		Releases every live lock of owner and gives up every place it has in
+ *		a line; returns how many of both.
  */
 Datum
 lock_release_all(PG_FUNCTION_ARGS)
 {
 	text	   *owner = GetNameArg(fcinfo, 0, ARG_OWNER);
-	LockTableUidToken *released;
-	uint64		count;
+	TimestampTz now = GetCurrentTimestamp();
+	text	  **held;
+	text	  **queued = NULL;
+	int			nheld;
+	int			nqueued = 0;
+	Tables		tables;
+	int64		count = 0;
 
-	count = LockTableReleaseAll(owner, GetCurrentTimestamp(), &released);
-	for (uint64 i = 0; i < count; i++)
-		Announce("released", released[i].uid, owner, released[i].token);
+	nheld = LockTableUidsHeldBy(owner, now, &held);
+	TablesOpen(&tables, true);
+	if (tables.locks.has_line)
+		nqueued = LineUidsOf(owner, &queued);
 
-	PG_RETURN_INT64((int64) count);
+	for (int i = 0; i < nheld; i++)
+		if (Release(&tables, held[i], owner))
+			count++;
+	for (int i = 0; i < nqueued; i++)
+	{
+		bool		seen = false;
+
+		/* A uid both held and queued for was done above. */
+		for (int j = 0; j < nheld && !seen; j++)
+			seen = TextEqual(queued[i], held[j]);
+		if (!seen && Release(&tables, queued[i], owner))
+			count++;
+	}
+	TablesClose(&tables);
+
+	PG_RETURN_INT64(count);
 }
 
 /*
  * lock_break(uid text) RETURNS boolean
- *		An administrator's forced release of whatever live lock uid has.
- *		Returns true if there was one.  EXECUTE is revoked from PUBLIC.
+ *		An administrator's forced release of whatever live lock uid has,
+ *		handed to the head of the line if one waits.  Returns true if there
+ *		was a live lock.  An expired lock with a line is handed on, as by
+ *		every call that writes on a uid, but that breaks nothing: false.
+ *		EXECUTE is revoked from PUBLIC.
  */
 Datum
 lock_break(PG_FUNCTION_ARGS)
 {
 	text	   *uid = GetNameArg(fcinfo, 0, ARG_UID);
-	LockTable	table;
-	LockRow		row = {0};
+	Tables		tables;
+	UidState	state = {0};
 	bool		broken = false;
 
-	LockTableOpen(&table, true);
+	TablesOpen(&tables, true);
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
+		HandOff		handoff;
+		text	   *holder;
+		int64		token;
 
-		LockTablePeek(&table, uid, &row);
-		if (!LockRowIsLive(&row, now))
+		UidRead(&tables.locks, &tables.line, uid, &state);
+		if (!state.lock.found)
 			break;
+		holder = state.lock.v.owner;
+		token = state.lock.v.token;
 
-		/* Break exactly the grant we saw, so the loser named is right. */
-		if (LockTableEndLease(&table, &row, now, true) == LOCK_WRITE_OK)
+		if (LockRowIsLive(&state.lock, now))
 		{
-			Announce("broken", uid, row.owner, row.token);
+			/* Break exactly the grant we saw, so the loser named is right. */
+			if (LineHandOff(&tables.locks, &tables.line, &state, now, true,
+							NULL, &handoff) != LOCK_WRITE_OK)
+				continue;
+			Announce("broken", uid, holder, token, 0,
+					 LineWaiters(&state, now));
+			if (handoff.handed)
+				Announce("acquired", uid, handoff.holder, handoff.token, 0,
+						 LineWaiters(&state, now));
 			broken = true;
 			break;
 		}
+		if (LineHead(&state, now) >= 0)
+		{
+			if (LineHandOff(&tables.locks, &tables.line, &state, now, false,
+							NULL, &handoff) != LOCK_WRITE_OK)
+				continue;
+			AnnounceHandOff(&state, holder, token, &handoff, now);
+		}
+		break;
 	}
-	LockTableClose(&table);
-	LockRowRelease(&row);
+	UidRelease(&state);
+	TablesClose(&tables);
 
 	PG_RETURN_BOOL(broken);
 }
@@ -674,7 +992,7 @@ lock_owner(PG_FUNCTION_ARGS)
 	LockTableClose(&table);
 
 	if (LockRowIsLive(&row, now))
-		holder = DatumGetTextPCopy(PointerGetDatum(row.owner));
+		holder = DatumGetTextPCopy(PointerGetDatum(row.v.owner));
 	LockRowRelease(&row);
 
 	if (holder == NULL)
@@ -717,8 +1035,8 @@ lock_verify(PG_FUNCTION_ARGS)
 	LockTablePeek(&table, uid, &row);
 	LockTableClose(&table);
 
-	verified = LockRowIsLive(&row, now) && TextEqual(row.owner, owner) &&
-		row.token == token;
+	verified = LockRowIsLive(&row, now) && TextEqual(row.v.owner, owner) &&
+		row.v.token == token;
 	LockRowRelease(&row);
 
 	PG_RETURN_BOOL(verified);
@@ -727,10 +1045,61 @@ lock_verify(PG_FUNCTION_ARGS)
 /*---- lock_sweep ----*/
 
 /*
+ * SweepLines
+ *		Every pending hand-off, and the removal of every lapsed place: the
+ *		part of lock_sweep that a pg_cron job relies on to hand on a lock
+ *		whose holder vanished while others wait, with no client calling.
+ */
+static void
+SweepLines(TimestampTz now)
+{
+	text	  **uids;
+	int			nuids = LockTableUidsWithLines(now, &uids);
+	Tables		tables;
+	UidState	state = {0};
+
+	if (nuids == 0)
+		return;
+	TablesOpen(&tables, true);
+	for (int i = 0; i < nuids; i++)
+	{
+		for (;;)
+		{
+			HandOff		handoff;
+			text	   *lost;
+			int64		lost_token;
+
+			now = GetCurrentTimestamp();
+			UidRead(&tables.locks, &tables.line, uids[i], &state);
+			if (!state.lock.found)
+				break;
+			if (LockRowIsLive(&state.lock, now))
+			{
+				if (LineTidy(&tables.locks, &tables.line, &state,
+							 now) != LOCK_WRITE_OK)
+					continue;
+				break;
+			}
+			lost = state.lock.v.owner;
+			lost_token = state.lock.v.token;
+			if (LineHandOff(&tables.locks, &tables.line, &state, now, false,
+							NULL, &handoff) != LOCK_WRITE_OK)
+				continue;
+			AnnounceHandOff(&state, lost, lost_token, &handoff, now);
+			break;
+		}
+	}
+	UidRelease(&state);
+	TablesClose(&tables);
+}
+
+/*
  * lock_sweep(older_than interval) RETURNS bigint
- *		Deletes the rows of locks that ended (were released, or expired) at
- *		least older_than ago; returns how many.  Live locks are never touched,
- *		and tokens keep growing because they come from a sequence.
+ *		Performs every pending hand-off (an expired lock with a live place
+ *		waiting), removes every lapsed place, and deletes the rows of locks
+ *		that ended (were released, or expired) at least older_than ago and
+ *		have no line; returns how many rows it deleted.  Live locks are never
+ *		touched, and tokens keep growing because they come from a sequence.
  */
 Datum
 lock_sweep(PG_FUNCTION_ARGS)
@@ -758,6 +1127,7 @@ lock_sweep(PG_FUNCTION_ARGS)
 														 TimestampTzGetDatum(now),
 														 IntervalPGetDatum(older_than)));
 
+	SweepLines(now);
 	PG_RETURN_INT64((int64) LockTableSweep(cutoff));
 }
 
