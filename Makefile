@@ -20,7 +20,7 @@ DATA = lockable--1.0.sql lockable--1.0--1.1.sql lockable--1.1--1.2.sql \
 PGFILEDESC = "lockable - lease locks with fencing tokens"
 
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
-REGRESS = setup acquire release admin validation security storage trust \
+REGRESS = setup acquire release admin validation security storage trust queue \
 	version_check enforce_lock trigger_setup trigger_memory upgrade \
 	privileges
 REGRESS_OPTS = --inputdir=.

@@ -625,6 +625,7 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 	TupleDesc	tupdesc;
 	Datum		values[8];
 	bool		nulls[8] = {false};
+	bool		live;
 	HeapTuple	result;
 
 	expires = LeaseEnd(ttl, now);
@@ -700,16 +701,22 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 		expires = TimestampPlusInterval(now, ttl);
 	}
 
+	/*
+	 * A refusal reports the live holder; with none (an open transaction is
+	 * changing the lock, or it expired and waits to be handed to its line)
+	 * the holder's fields are NULL.
+	 */
+	live = LockRowIsLive(&state.lock, now) || outcome != ACQUIRE_REFUSED;
 	values[0] = BoolGetDatum(outcome != ACQUIRE_REFUSED);
 	values[1] = PointerGetDatum(uid);
 	values[2] = PointerGetDatum(state.lock.v.owner);
-	nulls[2] = (state.lock.v.owner == NULL);
+	nulls[2] = !live;
 	values[3] = Int64GetDatum(state.lock.v.token);
 	nulls[3] = (outcome == ACQUIRE_REFUSED);
 	values[4] = TimestampTzGetDatum(state.lock.v.acquired_at);
-	nulls[4] = !state.lock.found;
+	nulls[4] = !live;
 	values[5] = TimestampTzGetDatum(state.lock.v.expires_at);
-	nulls[5] = !state.lock.found;
+	nulls[5] = !live;
 	if (tupdesc->natts >= 8)
 	{
 		values[6] = Int32GetDatum(LineWaiters(&state, now));
