@@ -28,7 +28,8 @@ REGRESS_OPTS = --inputdir=.
 # Isolation specs live under test/isolation; "make installcheck" runs them
 # against a running server, "make test" against a throwaway cluster.
 ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race \
-	wait_bound notify version_race fenced_write enforce_row_locks
+	wait_bound notify queue_join_release queue_handoff queue_release_all \
+	queue_notify version_race fenced_write enforce_row_locks
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 
