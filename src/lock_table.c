@@ -87,12 +87,12 @@ typedef struct LockStatementDef
 } LockStatementDef;
 
 static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
-	/* $1 uid, $2 owner, $3 now, $4 expiry */
+	/* $1 uid, $2 now: a free lock, which the caller then grants */
 	[STMT_INSERT] = {
 		"INSERT INTO lockable.locks (uid, owner, token, acquired_at, expires_at)"
-		" VALUES ($1, $2, pg_catalog.nextval('lockable.token_seq'), $3, $4)"
-		" ON CONFLICT (uid) DO NOTHING RETURNING token",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+		" VALUES ($1, NULL, 0, NULL, $2)"
+		" ON CONFLICT (uid) DO NOTHING",
+		2, {TEXTOID, TIMESTAMPTZOID}
 	},
 	/* $1 owner, $2 now: the uids of owner's live locks */
 	[STMT_HELD_BY] = {
@@ -477,30 +477,24 @@ LockTableWrite(LockTable *table, LockRow *row, const LockValues *values,
 
 /*
  * LockTableInsert
- *		The first grant of a uid that has no row: INSERT ... ON CONFLICT DO
- *		NOTHING through SPI.  Returns false if a concurrent transaction
- *		created the row first (the caller peeks again); else sets *token.
+ *		Give a uid that has no row one: a free lock (no owner, token 0,
+ *		ended now), by INSERT ... ON CONFLICT DO NOTHING through SPI.  The
+ *		caller then peeks and grants as for any free lock, so the token of
+ *		a first grant is drawn, like every other, after the row it is
+ *		written to was read: drawn before the insert, it could be older than
+ *		a grant that another transaction committed while the insert waited
+ *		on it (and that a sweep then deleted).  Returns false if a concurrent
+ *		transaction created the row first; the caller peeks again either way.
  */
 bool
-LockTableInsert(LockTable *table, text *uid, text *owner, TimestampTz now,
-				TimestampTz expires, int64 *token)
+LockTableInsert(LockTable *table, text *uid, TimestampTz now)
 {
-	Datum		values[4] = {
-		PointerGetDatum(uid),
-		PointerGetDatum(owner),
-		TimestampTzGetDatum(now),
-		TimestampTzGetDatum(expires)
-	};
+	Datum		values[2] = {PointerGetDatum(uid), TimestampTzGetDatum(now)};
 	bool		inserted;
-	bool		isnull;
 
 	Assert(table->writing);
 	SPI_connect();
 	inserted = (RunStatement(STMT_INSERT, values) == 1);
-	if (inserted)
-		*token = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1,
-											 &isnull));
 	SPI_finish();
 	return inserted;
 }

@@ -31,8 +31,9 @@
  *	   wait, a write waits for a concurrent writer of the row as UPDATE
  *	   does; without it, LOCK_WRITE_BUSY says one is at work.
  *	4. A uid with no row gets one from LockTableInsert (INSERT ... ON
- *	   CONFLICT DO NOTHING): false means a concurrent transaction created it
- *	   first, and the caller peeks again.
+ *	   CONFLICT DO NOTHING) as a free lock, and the caller peeks again and
+ *	   grants it like any free lock; so every token, a first grant's too,
+ *	   is drawn after the row it goes into was read.
  *
  * Invariants: at most one row per uid (the primary key, kept by every
  * write through table_write.c, REINDEX CONCURRENTLY included); every token
@@ -125,9 +126,7 @@ extern bool LockRowIsLive(const LockRow *row, TimestampTz now);
 
 extern LockWriteResult LockTableWrite(LockTable *table, LockRow *row,
 									  const LockValues *values, bool wait);
-extern bool LockTableInsert(LockTable *table, text *uid, text *owner,
-							TimestampTz now, TimestampTz expires,
-							int64 *token);
+extern bool LockTableInsert(LockTable *table, text *uid, TimestampTz now);
 extern int64 LockTableNewToken(LockTable *table);
 
 /* The set-oriented statements (SPI), each returning uids. */

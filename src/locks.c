@@ -137,6 +137,15 @@ static const char *const interval_null_messages[] = {
 	[ARG_OLDER_THAN] = gettext_noop("older_than cannot be null"),
 };
 
+/* From PostgreSQL 17 an interval can be 'infinity' or '-infinity'. */
+#ifdef INTERVAL_NOT_FINITE
+static const char *const interval_infinite_messages[] = {
+	[ARG_TTL] = gettext_noop("ttl must be finite"),
+	[ARG_WAIT] = gettext_noop("wait must be finite"),
+	[ARG_OLDER_THAN] = gettext_noop("older_than must be finite"),
+};
+#endif
+
 /*
  * GetNameArg
  *		Fetch a uid or owner argument, refusing NULL, empty and overlong ones.
@@ -174,11 +183,20 @@ GetNameArg(FunctionCallInfo fcinfo, int argno, NameArgument which)
 static Interval *
 GetIntervalArg(FunctionCallInfo fcinfo, int argno, IntervalArgument which)
 {
+	Interval   *span;
+
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s", _(interval_null_messages[which]))));
-	return PG_GETARG_INTERVAL_P(argno);
+	span = PG_GETARG_INTERVAL_P(argno);
+#ifdef INTERVAL_NOT_FINITE
+	if (INTERVAL_NOT_FINITE(span))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", _(interval_infinite_messages[which]))));
+#endif
+	return span;
 }
 
 static bool
@@ -367,7 +385,6 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 	{
 		int64		token;
 		int			head;
-		int			mine;
 		text	   *lost;
 		int64		lost_token;
 
@@ -376,21 +393,15 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 
 		if (!state->lock.found)
 		{
-			/* No row: no lock and no line.  A first grant. */
-			if (!LockTableInsert(locks, uid, owner, now, expires, &token))
-				continue;
-			state->lock.found = true;
-			state->lock.v.owner = owner;
-			state->lock.v.token = token;
-			state->lock.v.acquired_at = now;
-			state->lock.v.expires_at = expires;
-			Announce("acquired", uid, owner, token, 0, 0);
-			return ACQUIRE_GRANTED;
+			/* No row: no lock and no line.  Make a free one, and grant it. */
+			(void) LockTableInsert(locks, uid, now);
+			continue;
 		}
 
 		if (LockRowIsLive(&state->lock, now))
 		{
 			LockValues	values = state->lock.v;
+			int			mine;
 
 			if (TextEqual(values.owner, owner))
 			{

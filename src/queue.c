@@ -538,10 +538,8 @@ LineJoin(LockTable *locks, LineTable *line, UidState *state, text *owner,
 	int			mine = LineFind(state, owner);
 	TimestampTz expires;
 	Datum		datums[NUM_PLACE_COLUMNS];
-	bool		nulls[NUM_PLACE_COLUMNS] = {false};
 	int			attnums[NUM_PLACE_COLUMNS];
 	TupleDesc	tupdesc;
-	HeapTuple	tuple;
 	LockWriteResult result;
 
 	Assert(mine < 0 || !PlaceIsLive(&state->places[mine], now));
@@ -568,6 +566,7 @@ LineJoin(LockTable *locks, LineTable *line, UidState *state, text *owner,
 	{
 		/* The lapsed place, taken again at the end: uid and owner stay. */
 		Place	   *place = &state->places[mine];
+		bool		nulls[NUM_PLACE_COLUMNS] = {false};
 		HeapTuple	newtuple;
 
 		newtuple = heap_modify_tuple_by_cols(place->tuple, tupdesc,
@@ -585,6 +584,7 @@ LineJoin(LockTable *locks, LineTable *line, UidState *state, text *owner,
 	{
 		Datum	   *row = palloc0(sizeof(Datum) * tupdesc->natts);
 		bool	   *rownulls = palloc(sizeof(bool) * tupdesc->natts);
+		HeapTuple	tuple;
 
 		/* Dropped columns, if any, stay NULL. */
 		memset(rownulls, true, sizeof(bool) * tupdesc->natts);
@@ -698,7 +698,6 @@ LineUidsOf(text *owner, text ***uids)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	Datum		values[1] = {PointerGetDatum(owner)};
-	Oid			argtypes[1] = {TEXTOID};
 	LineTable	line;
 	uint64		count;
 	int			rc;
@@ -710,6 +709,7 @@ LineUidsOf(text *owner, text ***uids)
 	SPI_connect();
 	if (uids_of_plan == NULL)
 	{
+		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan = SPI_prepare("SELECT uid FROM lockable.places"
 									   " WHERE owner OPERATOR(pg_catalog.=) $1",
 									   1, argtypes);

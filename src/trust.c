@@ -51,6 +51,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -229,12 +230,12 @@ TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	bool		trusted = IsTrusted(relid);
 	char	   *relname = NULL;
-	Oid			schema;
-	Oid			extoid;
 
 	if (!trusted)
 	{
-		extoid = LockableExtension(&schema);
+		Oid			schema;
+		Oid			extoid = LockableExtension(&schema);
+
 		CheckSchemaTrusted(schema);
 		relname = psprintf("%s.%s",
 						   get_namespace_name(RelationGetNamespace(rel)),
