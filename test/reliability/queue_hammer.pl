@@ -16,10 +16,11 @@
 # or the lock was free); it then enters a guarded section (claims
 # hammer.guard for the uid, which fails if another owner is inside), holds
 # it up to --hold-ms, leaves it and releases the lock, which hands it to the
-# next place in line.  With probability --vanish a waiting client stops
-# heartbeating for longer than the ttl (its place lapses), and a holder
-# stops without releasing (its lease runs out and the next call that writes
-# on the uid hands the lock on); both then carry on under a new owner name.
+# next place in line.  With probability --vanish (per wait, and per grant) a
+# waiting client stops heartbeating for longer than the ttl (its place
+# lapses), and a holder stops without releasing (its lease runs out and the
+# next call that writes on the uid hands the lock on); both then carry on
+# under a new owner name.
 #
 # A listener records every notification on channel "lockable"; PostgreSQL
 # delivers them in commit order, so the record is the history of every uid.
@@ -219,6 +220,8 @@ sub Client
 	{
 		my $uid = 'line:' . (1 + int rand $opt{uids});
 		my ($granted, $token, $position, $joined);
+		# a waiter that will vanish does so after a few heartbeats
+		my $vanish_after = rand(100) < $opt{vanish} ? 1 + int rand 10 : -1;
 
 		# queue, and heartbeat until granted
 		while (1)
@@ -242,7 +245,7 @@ sub Client
 				$st{seen}->execute($uid, $owner, 'gave up', undef, undef, $ok);
 				last;
 			}
-			if (rand(100) < $opt{vanish})
+			if ($joined && $vanish_after-- == 0)
 			{
 				# vanish: the place lapses
 				$st{seen}->execute($uid, $owner, 'vanished waiting', undef, undef, 1);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The waiting-line hammer (issue 9): 32 clients queue for 4 hot uids, keep
+# their places with heartbeats, work when handed the lock and release it,
+# and a few vanish without a word (places lapse, leases run out).  See
+# test/reliability/queue_hammer.pl for what is checked; any violation fails.
+source "$(dirname "$0")/../lib.sh"
+EnsurePackages libdbd-pg-perl
+
+db=lockable_queue_hammer
+createdb "$db"
+trap 'dropdb --if-exists "$db"' EXIT
+psql -X -q -d "$db" -c 'CREATE EXTENSION lockable'
+PGDATABASE=$db perl "$LOCKABLE_TOP/test/reliability/queue_hammer.pl" \
+    --clients 32 --uids 4 --seconds 25
