@@ -5,11 +5,11 @@
 #
 # Connects with the libpq environment (PGHOST, PGPORT, PGDATABASE) to a
 # database where lockable is installed, as a superuser (it reads
-# lockable.locks to take its checksum).
+# lockable.locks and lockable.places to take its checksum).
 #
 # 1. Refused input: every case must fail with its documented SQLSTATE,
-#    leave lockable.locks byte for byte as it was (an md5 over the whole
-#    table) and send no notification.
+#    leave lockable.locks and lockable.places byte for byte as they were (an
+#    md5 over both tables) and send no notification.
 # 2. Odd but valid names (quotes, backslashes, newlines, control characters,
 #    non-ASCII, 511 and 512 bytes, JSON look-alikes) used as uid and owner:
 #    acquire, look up, verify and release work, and each notification
@@ -61,8 +61,10 @@ sub Fail
 sub Checksum
 {
 	return $checker->selectrow_array(q{
-		SELECT md5(coalesce(string_agg(l::text, E'\n' ORDER BY uid), ''))
-		  FROM lockable.locks l});
+		SELECT md5(coalesce((SELECT string_agg(l::text, E'\n' ORDER BY uid)
+		                       FROM lockable.locks l), '')
+		           || coalesce((SELECT string_agg(p::text, E'\n' ORDER BY uid, owner)
+		                          FROM lockable.places p), ''))});
 }
 
 # Notifications delivered to the listener since the last call; with $want,
@@ -113,6 +115,7 @@ sub Refused
 }
 
 my $acquire = 'SELECT granted, token FROM lockable.lock_acquire($1, $2, $3::interval, $4::interval)';
+my $queue = 'SELECT granted, position FROM lockable.lock_acquire($1, $2, $3::interval, $4::interval, $5::boolean)';
 my $ok = 'ok';
 my $big = 'x' x (1024 * 1024);
 
@@ -131,6 +134,10 @@ Refused('verify: owner NULL', '22004', 'SELECT lockable.lock_verify($1, $2, $3::
 Refused('verify: token NULL', '22004', 'SELECT lockable.lock_verify($1, $2, $3::bigint)', 'u', 'o', undef);
 Refused('release_all: owner NULL', '22004', 'SELECT lockable.lock_release_all($1)', undef);
 Refused('break: uid NULL', '22004', 'SELECT lockable.lock_break($1)', undef);
+Refused('acquire: queue NULL', '22004', $queue, 'u', 'o', '1 min', '0', undef);
+
+# waiting and queueing exclude each other: 22023
+Refused('acquire: wait and queue', '22023', $queue, 'u', 'o', '1 min', '1 second', 'true');
 
 # empty, too long: 22023
 my @names = (
@@ -145,6 +152,8 @@ for my $n (@names)
 	my ($what, $v) = @$n;
 	Refused("acquire: uid $what", '22023', $acquire, $v, 'o', '1 min', '0');
 	Refused("acquire: owner $what", '22023', $acquire, 'u', $v, '1 min', '0');
+	Refused("queue: uid $what", '22023', $queue, $v, 'o', '1 min', '0', 'true');
+	Refused("queue: owner $what", '22023', $queue, 'u', $v, '1 min', '0', 'true');
 	Refused("release: uid $what", '22023', 'SELECT lockable.lock_release($1, $2)', $v, 'o');
 	Refused("release: owner $what", '22023', 'SELECT lockable.lock_release($1, $2)', 'u', $v);
 	Refused("owner: uid $what", '22023', 'SELECT lockable.lock_owner($1)', $v);
@@ -172,6 +181,7 @@ for my $ttl ('0', '-1 microsecond', '-178000000 years', '1 day -1 second',
 	'-2147483648 months 1 day')
 {
 	Refused("acquire: ttl '$ttl'", '22023', $acquire, 'u', 'o', $ttl, '0');
+	Refused("queue: ttl '$ttl'", '22023', $queue, 'u', 'o', $ttl, '0', 'true');
 }
 Refused('acquire: ttl out of range', '22015', $acquire, 'u', 'o', '178000000000 years', '0');
 for my $wait ('-1 microsecond', '-178000000 years', '1 day -1 microsecond',
@@ -236,7 +246,8 @@ for my $name (@odd)
 		  && ($j->{uid} // '') eq $name
 		  && ($j->{owner} // '') eq $name
 		  && ($j->{token} // 0) == $want[$i][1]
-		  && keys %$j == 4;
+		  && ($j->{waiters} // -1) == 0
+		  && keys %$j == 5;
 	}
 }
 
