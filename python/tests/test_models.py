@@ -71,6 +71,9 @@ def test_a_stale_save_raises_stale_version_and_writes_nothing(document):
     assert isinstance(error, OperationalError) and isinstance(error, DatabaseError)
     assert (error.pk, error.version, error.current_version) == (document.pk, 1, 2)
     assert _db.sqlstate(error.__cause__) == "40001"
+    diag = _db.diagnostics(error.__cause__)  # what version_check reports, and StaleVersion relies on
+    assert (diag.schema_name, diag.table_name, diag.column_name) == ("public", "testapp_document", "version")
+    assert diag.message_detail == "The row is at version 2; the update was based on version 1."
     assert "was saved by someone else" in str(error)
     assert mine.version == 1  # unchanged: reload and reapply
     row = Document.objects.get(pk=document.pk)
@@ -207,6 +210,7 @@ def test_required_mode_with_a_uuid_key(alice, bob):
         with transaction.atomic():
             ticket.save()
     assert _db.sqlstate(nobody.value) == "55P03"
+    assert _db.diagnostics(nobody.value).table_name == "testapp_ticket"
     ticket.lock(alice)
     assert owner_of(f"testapp.ticket:{ticket.pk}") == f"user:{alice.pk}"  # the uid has the UUID's text
     with pytest.raises(DatabaseError) as other:
