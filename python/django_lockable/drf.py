@@ -325,11 +325,14 @@ def exception_handler(exc: Exception, context: Dict[str, Any]) -> Optional[Respo
       "user_id", "expires_at"}`` of the lock's holder (None when unknown).
     - ``ResourceLocked``: 423 with the lock endpoint's body.
 
-    Marks the request's transaction for rollback, as DRF does.  Returns
+    For 409 and 55P03's 423 it marks the request's transaction for
+    rollback, as DRF does for its errors (the transaction cannot commit
+    after a database error anyway).  ``ResourceLocked`` is not a database
+    error and is not rolled back: a refused acquire wrote nothing, except,
+    with ``queue``, the caller's place in line, which must commit.  Returns
     what DRF's own handler returns for everything else.
     """
     if isinstance(exc, ResourceLocked):
-        set_rollback()
         return Response(locked_body(exc.status), status=http.HTTP_423_LOCKED)
     if isinstance(exc, StaleVersion):
         set_rollback()

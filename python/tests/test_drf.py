@@ -180,6 +180,14 @@ def test_409_and_423_under_atomic_requests(client_of, alice, bob):
     assert Document.objects.get(pk=document.pk).title == "c"
 
 
+def test_resource_locked_from_a_view_is_423_with_the_endpoints_body(client_of, alice, bob, uid):
+    assert client_of(alice).post(f"/mutex/{uid}/").status_code == 200
+    response = client_of(bob).post(f"/mutex/{uid}/")
+    assert response.status_code == 423
+    assert response.json()["message"] == "Resource is already in use by another user"
+    assert (response.json()["owner"], response.json()["user_id"]) == (f"user:{alice.pk}", alice.pk)
+
+
 # --- the handler alone --------------------------------------------------------------
 
 

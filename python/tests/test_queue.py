@@ -112,3 +112,20 @@ def test_a_null_queue_is_refused_by_the_database(uid, db):
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SELECT * FROM lockable.lock_acquire(%s, %s, queue => NULL)", [uid, "user:1"])
     assert _db.sqlstate(refused.value) == "22004"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_place_taken_by_a_refused_mutex_survives_atomic_requests(client_of, django_user_model, uid):
+    """ResourceLocked is not rolled back by the exception handler: with one
+    transaction per request, bob's place in line still commits."""
+    from django.db import connection
+
+    alice, bob, carol = (django_user_model.objects.create_user(name) for name in ("alice", "bob", "carol"))
+    connection.settings_dict["ATOMIC_REQUESTS"] = True
+    try:
+        assert client_of(alice).post(f"/mutex/{uid}/").status_code == 200
+        response = client_of(bob).post(f"/mutex/{uid}/?queue=1")
+        assert (response.status_code, response.json()["position"]) == (423, 1)
+        assert client_of(carol).post(f"/mutex/{uid}/?queue=1").json()["position"] == 2
+    finally:
+        connection.settings_dict["ATOMIC_REQUESTS"] = False

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("django_lockable.urls")),
     path("api-basic/lock/<path:uid>/", views.BasicAuthLockView.as_view()),
     path("api/", include(router.urls)),
+    path("mutex/<path:uid>/", views.mutex_lock),
     path("raw/<int:pk>/", views.raw_update),
     path("raw-stale/<int:pk>/", views.raw_stale_update),
 ]

@@ -4,6 +4,7 @@ from rest_framework.authentication import BasicAuthentication
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from django_lockable import Mutex
 from django_lockable.drf import LockEnforcedMixin, LockView
 
 from .models import Document
@@ -41,3 +42,11 @@ def raw_stale_update(request, pk):
         cur.execute("UPDATE testapp_document SET title = %s, version = %s WHERE id = %s",
                     [request.data["title"], request.data["version"], pk])
     return Response({"updated": True})
+
+
+@api_view(["POST"])
+def mutex_lock(request, uid):
+    """A view of one's own that locks with Mutex and lets ResourceLocked
+    reach the exception handler."""
+    status = Mutex(uid, None, request.user, queue=request.query_params.get("queue") == "1").acquire()
+    return Response({"token": status.token})
