@@ -63,6 +63,12 @@ def pytest_report_header(config: Any) -> List[str]:
     ]
 
 
+def pytest_sessionstart(session: Any) -> None:
+    if REQUIRE_12 and not HAS_QUEUE:
+        pytest.exit("LOCKABLE_TEST_REQUIRE_12=1, but the database has lockable 1.1 (no waiting line)",
+                    returncode=1)
+
+
 def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
     """Skip what the database cannot run: the 1.2 tests on 1.1 (unless
     LOCKABLE_TEST_REQUIRE_12=1, which makes them fail instead), the 1.1-only
@@ -79,8 +85,6 @@ def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
     """Migrate the existing database as the application's role."""
-    if REQUIRE_12 and not HAS_QUEUE:
-        pytest.fail("LOCKABLE_TEST_REQUIRE_12=1, but the database has lockable 1.1")
     with django_db_blocker.unblock():
         call_command("migrate", verbosity=0, interactive=False)
     yield

@@ -90,7 +90,13 @@ done
 
 failed=0
 figures=()
-git_status_before=$(git -C "$LOCKABLE_TOP" status --porcelain --ignored -- python)
+# What a Python run may leave behind in the tree; there must be no more
+# of it afterwards than before.
+Leftovers() {
+    find "$LOCKABLE_TOP/python" \( -name __pycache__ -o -name '*.pyc' -o -name .pytest_cache \
+        -o -name '*.egg-info' -o -name build -o -name dist \) -print | sort
+}
+leftovers_before=$(Leftovers)
 
 # RunPytest NAME HOST PORT DB POOLED: the suite once; its summary line and
 # wall time go into the figures.
@@ -142,9 +148,9 @@ else
     failed=1
 fi
 
-if [ "$(git -C "$LOCKABLE_TOP" status --porcelain --ignored -- python)" != "$git_status_before" ]; then
-    echo "FAIL: the run left files in python/:"
-    git -C "$LOCKABLE_TOP" status --porcelain --ignored -- python
+if [ "$(Leftovers)" != "$leftovers_before" ]; then
+    echo "FAIL: the run left bytecode, caches or build files in python/:"
+    comm -13 <(echo "$leftovers_before") <(Leftovers)
     failed=1
 fi
 
