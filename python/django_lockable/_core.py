@@ -161,7 +161,9 @@ class ResourceLocked(Exception):
         self.expires_at = status.expires_at
         self.waiters = status.waiters
         self.position = status.position
-        super().__init__(f"{self.message}: {status.uid!r} is held by {status.owner!r} until {status.expires_at}")
+        place = "" if status.position is None else f"; place {status.position} in line"
+        super().__init__(f"{self.message}: {status.uid!r} is held by {status.owner!r}"
+                         f" until {status.expires_at}{place}")
 
 
 class StaleVersion(OperationalError):

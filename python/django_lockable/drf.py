@@ -141,6 +141,7 @@ class LockPermission(BasePermission):
     message = "You may not lock this resource."
 
     def has_permission(self, request: Any, view: Any) -> bool:
+        """True for an authenticated user that may lock the view's uid."""
         if not (request.user and request.user.is_authenticated):
             return False
         if request.method != "POST":
@@ -167,6 +168,9 @@ class LockView(APIView):
     permission_classes = [LockPermission]
 
     def post(self, request: Any, uid: str) -> Response:
+        """Lock (or renew) uid for the request's user, or join its line with
+        ``?queue=1``: 200 granted, 423 held by another, 400 bad input, 501
+        ``queue`` on lockable 1.1."""
         body = LockRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         query = LockQuerySerializer(data=request.query_params)
@@ -190,6 +194,8 @@ class LockView(APIView):
         return Response(locked_body(status), status=http.HTTP_423_LOCKED)
 
     def delete(self, request: Any, uid: str) -> Response:
+        """Release the user's lock on uid or leave its line: 204 always (400 for
+        a uid the database refuses)."""
         using = lockable_settings.DATABASE
         try:
             with transaction.atomic(using=using):
@@ -243,10 +249,12 @@ class LockEnforcedMixin:
             raise
 
     def perform_update(self, serializer: Any) -> None:
+        """Save as the request's user; 55P03 (423) if another holds the row's lock."""
         with self.writing_as_request_user(serializer.instance):
             super().perform_update(serializer)
 
     def perform_destroy(self, instance: Any) -> None:
+        """Delete as the request's user; 55P03 (423) if another holds the row's lock."""
         with self.writing_as_request_user(instance):
             super().perform_destroy(instance)
 
@@ -264,12 +272,14 @@ class VersionedModelSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(required=False, min_value=1)
 
     def validate(self, attrs: Dict[str, Any]) -> Dict[str, Any]:
+        """Raise ``ValidationError`` (400) for an update without ``version``."""
         attrs = super().validate(attrs)
         if self.instance is not None and "version" not in attrs:
             raise ValidationError({"version": [self.fields["version"].error_messages["required"]]})
         return attrs
 
     def create(self, validated_data: Dict[str, Any]) -> Any:
+        """Create the row at version 1, whatever version the client sent."""
         validated_data.pop("version", None)
         return super().create(validated_data)
 
