@@ -1,4 +1,5 @@
-"""Fixtures: the database, a superuser's hand, users, clients and drivers.
+"""Fixtures: the cluster, the database, a superuser's hand, users, clients
+and drivers.
 
 The database exists already with the extension installed (a superuser's
 job, done by test/suites/80-django-package.sh); the application's role owns
@@ -7,7 +8,8 @@ a test database, which an ordinary role could not.
 """
 import os
 import uuid
-from typing import Any, Callable, Iterator, List
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, Iterator, List
 
 import psycopg
 import psycopg2
@@ -16,69 +18,98 @@ from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
 
-POOLED = os.environ.get("LOCKABLE_TEST_POOLED") == "1"
-REQUIRE_12 = os.environ.get("LOCKABLE_TEST_REQUIRE_12") == "1"
+@dataclass(frozen=True)
+class Cluster:
+    """The throwaway cluster the tests run on, as the environment describes it."""
 
+    host: str
+    """Where the application's role connects: the cluster, or PgBouncer."""
+    port: str
+    database: str
+    role: str
+    """The application's role: owns the database, no superuser."""
+    superuser_host: str
+    superuser_port: str
+    superuser: str
+    pooled: bool
+    """True through PgBouncer in transaction mode."""
+    require_12: bool
+    """True when the tests of the waiting line must run."""
+    has_queue: bool = False
+    """True when the database's lockable has the waiting line (1.2)."""
 
-def app_dsn() -> dict:
-    """Connection parameters of the application's role (through PgBouncer when pooled)."""
-    return {
-        "host": os.environ["LOCKABLE_TEST_HOST"],
-        "port": os.environ["LOCKABLE_TEST_PORT"],
-        "dbname": os.environ["LOCKABLE_TEST_DB"],
-        "user": os.environ["LOCKABLE_TEST_USER"],
-    }
-
-
-def superuser_dsn() -> dict:
-    """Connection parameters of a superuser, directly to the cluster."""
-    return {
-        "host": os.environ.get("PGHOST", ""),
-        "port": os.environ.get("PGPORT", ""),
-        "dbname": os.environ["LOCKABLE_TEST_DB"],
-        "user": os.environ.get("PGUSER", "postgres"),
-    }
-
-
-def _has_waiting_line() -> bool:
-    with psycopg2.connect(**superuser_dsn()) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_catalog.to_regtype('lockable.lock_status') IS NOT NULL AND EXISTS ("
-            " SELECT 1 FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t"
-            "   ON a.attrelid = t.typrelid"
-            " WHERE t.oid = pg_catalog.to_regtype('lockable.lock_status') AND a.attname = 'waiters')"
+    @classmethod
+    def from_environment(cls) -> "Cluster":
+        found = cls(
+            host=os.environ["LOCKABLE_TEST_HOST"],
+            port=os.environ["LOCKABLE_TEST_PORT"],
+            database=os.environ["LOCKABLE_TEST_DB"],
+            role=os.environ["LOCKABLE_TEST_USER"],
+            superuser_host=os.environ.get("PGHOST", ""),
+            superuser_port=os.environ.get("PGPORT", ""),
+            superuser=os.environ.get("PGUSER", "postgres"),
+            pooled=os.environ.get("LOCKABLE_TEST_POOLED") == "1",
+            require_12=os.environ.get("LOCKABLE_TEST_REQUIRE_12") == "1",
         )
-        found = cur.fetchone()[0]
-    conn.close()
-    return found
+        return replace(found, has_queue=found._has_waiting_line())
+
+    def app_dsn(self) -> Dict[str, str]:
+        """Connection parameters of the application's role."""
+        return {"host": self.host, "port": self.port, "dbname": self.database, "user": self.role}
+
+    def superuser_dsn(self) -> Dict[str, str]:
+        """Connection parameters of the superuser, directly to the cluster."""
+        return {"host": self.superuser_host, "port": self.superuser_port, "dbname": self.database,
+                "user": self.superuser}
+
+    def _has_waiting_line(self) -> bool:
+        conn = psycopg2.connect(**self.superuser_dsn())
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a"
+                    "                 JOIN pg_catalog.pg_type AS t ON a.attrelid = t.typrelid"
+                    "                WHERE t.oid = pg_catalog.to_regtype('lockable.lock_status')"
+                    "                  AND a.attname = 'waiters')"
+                )
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
 
 
-HAS_QUEUE = _has_waiting_line()
+# Read once: collection needs it to decide what to skip.
+CLUSTER = Cluster.from_environment()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    """The cluster, its roles and what its lockable can do."""
+    return CLUSTER
 
 
 def pytest_report_header(config: Any) -> List[str]:
     return [
-        f"lockable waiting line (1.2): {'yes' if HAS_QUEUE else 'no (1.1)'};"
-        f" through PgBouncer: {'yes' if POOLED else 'no'}"
+        f"lockable waiting line (1.2): {'yes' if CLUSTER.has_queue else 'no (1.1)'};"
+        f" through PgBouncer: {'yes' if CLUSTER.pooled else 'no'}"
     ]
 
 
 def pytest_sessionstart(session: Any) -> None:
-    if REQUIRE_12 and not HAS_QUEUE:
+    if CLUSTER.require_12 and not CLUSTER.has_queue:
         pytest.exit("LOCKABLE_TEST_REQUIRE_12=1, but the database has lockable 1.1 (no waiting line)",
                     returncode=1)
 
 
 def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
-    """Skip what the database cannot run: the 1.2 tests on 1.1 (unless
-    LOCKABLE_TEST_REQUIRE_12=1, which makes them fail instead), the 1.1-only
-    tests on 1.2, and the PgBouncer-only tests when not pooled."""
+    """Skip what the database cannot run: the 1.2 tests on 1.1 (with
+    LOCKABLE_TEST_REQUIRE_12=1 the run stops at its start instead), the
+    1.1-only tests on 1.2, and the PgBouncer-only tests when not pooled."""
     for item in items:
-        if item.get_closest_marker("needs_lockable_12") and not HAS_QUEUE and not REQUIRE_12:
+        if item.get_closest_marker("needs_lockable_12") and not CLUSTER.has_queue:
             item.add_marker(pytest.mark.skip(reason="needs lockable 1.2 (the waiting line); the database has 1.1"))
-        if item.get_closest_marker("only_lockable_11") and HAS_QUEUE:
+        if item.get_closest_marker("only_lockable_11") and CLUSTER.has_queue:
             item.add_marker(pytest.mark.skip(reason="what lockable 1.1 does without a waiting line"))
-        if item.get_closest_marker("pooled_only") and not POOLED:
+        if item.get_closest_marker("pooled_only") and not CLUSTER.pooled:
             item.add_marker(pytest.mark.skip(reason="only through PgBouncer (LOCKABLE_TEST_POOLED=1)"))
 
 
@@ -96,11 +127,11 @@ class Superuser:
     """A superuser's autocommit connection to the test database, directly:
     what a DBA or a test harness does beside the application."""
 
-    def __init__(self) -> None:
-        self.conn = psycopg2.connect(**superuser_dsn())
+    def __init__(self, cluster: Cluster) -> None:
+        self.conn = psycopg2.connect(**cluster.superuser_dsn())
         self.conn.autocommit = True
 
-    def run(self, sql: str, params: Any = None) -> List[tuple]:
+    def run(self, sql: Any, params: Any = None) -> List[tuple]:
         with self.conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall() if cur.description else []
@@ -117,8 +148,9 @@ class Superuser:
 
 
 @pytest.fixture
-def superuser() -> Iterator[Superuser]:
-    su = Superuser()
+def superuser(cluster: Cluster) -> Iterator[Superuser]:
+    """The superuser's hand: committed at once, outside the test's transaction."""
+    su = Superuser(cluster)
     yield su
     su.conn.close()
 
@@ -160,32 +192,36 @@ def client_of() -> Callable[[Any], APIClient]:
     return make
 
 
-def _psycopg3_connect() -> Any:
+def _psycopg2_connect(cluster: Cluster) -> Any:
+    conn = psycopg2.connect(**cluster.app_dsn())
+    conn.autocommit = True
+    return conn
+
+
+def _psycopg3_connect(cluster: Cluster) -> Any:
     # PgBouncer in transaction mode (before 1.21) cannot keep prepared
     # statements: psycopg 3 must not prepare through it.
-    extra = {"prepare_threshold": None} if POOLED else {}
-    return psycopg.connect(**app_dsn(), autocommit=True, **extra)
+    extra = {"prepare_threshold": None} if cluster.pooled else {}
+    return psycopg.connect(**cluster.app_dsn(), autocommit=True, **extra)
 
 
 @pytest.fixture(params=["django", "psycopg2", "psycopg3"])
-def using(request: Any) -> Iterator[Any]:
-    """Where the low-level functions run: Django's connection (psycopg2), or
-    a connection of one's own from either driver (autocommit)."""
+def using(request: Any, cluster: Cluster) -> Iterator[Any]:
+    """Where the low-level functions run, as the application's role: Django's
+    connection (psycopg2), or a connection of one's own from either driver
+    (autocommit)."""
     if request.param == "django":
         request.getfixturevalue("db")
         yield "default"
         return
-    if request.param == "psycopg2":
-        conn = psycopg2.connect(**app_dsn())
-        conn.autocommit = True
-    else:
-        conn = _psycopg3_connect()
+    conn = _psycopg2_connect(cluster) if request.param == "psycopg2" else _psycopg3_connect(cluster)
     yield conn
     conn.close()
 
 
 @pytest.fixture
-def psycopg3_connection() -> Iterator[Any]:
-    conn = _psycopg3_connect()
+def psycopg3_connection(cluster: Cluster) -> Iterator[Any]:
+    """A psycopg 3 connection of the application's role (autocommit)."""
+    conn = _psycopg3_connect(cluster)
     yield conn
     conn.close()

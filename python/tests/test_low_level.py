@@ -18,10 +18,7 @@ from django_lockable import (
 )
 from django_lockable import _db
 
-from .conftest import HAS_QUEUE
-
-
-def test_acquire_grants_a_free_lock(using, uid):
+def test_acquire_grants_a_free_lock(using, uid, cluster):
     status = acquire(uid, "user:7", ttl=timedelta(minutes=2), using=using)
     assert isinstance(status, LockStatus)
     assert (status.granted, status.uid, status.owner, status.user_id) == (True, uid, "user:7", 7)
@@ -29,7 +26,7 @@ def test_acquire_grants_a_free_lock(using, uid):
     assert isinstance(status.acquired_at, datetime) and status.acquired_at.tzinfo is not None
     assert status.expires_at - status.acquired_at == timedelta(minutes=2)
     # 1.2 reports the line (empty here); 1.1 has none
-    assert (status.waiters, status.position) == ((0, None) if HAS_QUEUE else (None, None))
+    assert (status.waiters, status.position) == ((0, None) if cluster.has_queue else (None, None))
 
 
 def test_acquire_renews_the_holders_lock_with_the_same_token(using, uid):
@@ -155,10 +152,10 @@ def test_a_connection_of_ones_own_keeps_its_transaction(psycopg3_connection, uid
     psycopg3_connection.rollback()
 
 
-def test_features_are_detected_once_per_connection(db, superuser):
+def test_features_are_detected_once_per_connection(db, superuser, cluster):
     found = _db.features("default")
     [(version,)] = superuser.run("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockable'")
-    assert found == _db.Features(version=version, queue=HAS_QUEUE)
+    assert found == _db.Features(version=version, queue=cluster.has_queue)
     assert _db.features("default") is found  # cached on the connection
     _db.forget_features("default")
     assert _db.features("default") == found and _db.features("default") is not found

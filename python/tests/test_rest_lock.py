@@ -10,8 +10,6 @@ from rest_framework.test import APIClient
 
 from django_lockable import acquire, owner_for, owner_of
 
-from .conftest import HAS_QUEUE
-
 GRANTED_KEYS = {"uid", "owner", "user_id", "token", "acquired_at", "expires_at", "waiters"}
 LOCKED_KEYS = {"message", "owner", "user_id", "expires_at", "waiters", "position"}
 
@@ -23,7 +21,7 @@ def lock_url(uid):
 # --- POST 200: granted or renewed -------------------------------------------
 
 
-def test_post_grants_200(client_of, alice, uid):
+def test_post_grants_200(client_of, alice, uid, cluster):
     response = client_of(alice).post(lock_url(uid))
     assert response.status_code == 200
     body = response.json()
@@ -32,7 +30,7 @@ def test_post_grants_200(client_of, alice, uid):
     assert isinstance(body["token"], int)
     acquired, expires = parse_datetime(body["acquired_at"]), parse_datetime(body["expires_at"])
     assert expires - acquired == timedelta(seconds=60)  # LOCKABLE_TTL's default
-    assert body["waiters"] == (0 if HAS_QUEUE else None)
+    assert body["waiters"] == (0 if cluster.has_queue else None)
     assert owner_of(uid) == f"user:{alice.pk}"
 
 
@@ -71,7 +69,7 @@ def test_uids_may_contain_slashes_and_colons(client_of, alice, uid):
 # --- POST 423: held by another ------------------------------------------------
 
 
-def test_post_held_by_another_423(client_of, alice, bob, uid):
+def test_post_held_by_another_423(client_of, alice, bob, uid, cluster):
     held = client_of(alice).post(lock_url(uid)).json()
     response = client_of(bob).post(lock_url(uid))
     assert response.status_code == 423
@@ -80,7 +78,7 @@ def test_post_held_by_another_423(client_of, alice, bob, uid):
     assert body["message"] == "Resource is already in use by another user"
     assert (body["owner"], body["user_id"], body["expires_at"]) == (
         f"user:{alice.pk}", alice.pk, held["expires_at"])
-    assert (body["waiters"], body["position"]) == ((0, None) if HAS_QUEUE else (None, None))
+    assert (body["waiters"], body["position"]) == ((0, None) if cluster.has_queue else (None, None))
     assert owner_of(uid) == f"user:{alice.pk}"
 
 

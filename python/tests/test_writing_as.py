@@ -91,7 +91,7 @@ def test_a_stale_token_is_fenced_off(alice, superuser):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_writing_as_does_not_leak_into_the_next_request(client_of, django_user_model):
+def test_writing_as_does_not_leak_into_the_next_request(client_of, django_user_model, cluster):
     """Alice's PUT writes as alice; the next request on the same connection
     (Django reuses it between requests) writes as nobody again."""
     alice = django_user_model.objects.create_user("alice")
@@ -111,8 +111,6 @@ def test_writing_as_does_not_leak_into_the_next_request(client_of, django_user_m
     with connection.cursor() as cur:
         cur.execute("SELECT pg_catalog.pg_backend_pid()")
         same_backend = cur.fetchone()[0] == backend
-    from .conftest import POOLED
-
     # Directly, it was the same server session throughout; through
     # PgBouncer the session changes, and the check above holds either way.
-    assert same_backend or POOLED
+    assert same_backend or cluster.pooled

@@ -30,6 +30,10 @@ work=$(mktemp -d /tmp/lockable-django.XXXXXX)
 chmod 755 "$work"
 [ "$(id -u)" = 0 ] && chown postgres: "$work"
 
+DropObjects() {
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $direct_db" \
+        -c "DROP DATABASE IF EXISTS $pooled_db" -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1 || true
+}
 Cleanup() {
     # stop the PgBouncer we started, by its pid
     if [ -s "$work/pgbouncer.pid" ]; then
@@ -39,10 +43,10 @@ Cleanup() {
             sleep 0.1
         done
     fi
-    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $direct_db" \
-        -c "DROP DATABASE IF EXISTS $pooled_db" -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1 || true
+    DropObjects
     rm -rf "$work"
 }
+DropObjects  # left over from an interrupted run
 trap Cleanup EXIT
 
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN"
