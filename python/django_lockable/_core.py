@@ -214,9 +214,10 @@ def acquire(
     Returns a ``LockStatus``; ``granted`` tells whether owner holds the lock
     now.  Raises ``ValueError`` for ``queue`` together with a ``wait``,
     ``QueueNotSupported`` for ``queue`` on lockable 1.1, ``TypeError`` for a
-    ttl or wait of another type, and the database's ``DataError``
-    (SQLSTATE 22023) for an empty or over-long uid or owner, a ttl that is
-    not positive or exceeds ``lockable.max_ttl``, or a negative wait.
+    ttl or wait of another type, and ``django.db.DataError`` (the driver's
+    own on a connection of your own) with SQLSTATE 22023 for an empty or
+    over-long uid or owner, a ttl that is not positive or exceeds
+    ``lockable.max_ttl``, or a negative wait, 22004 for a None uid or owner.
     """
     ttl = as_timedelta(ttl, "ttl")
     wait = _wait(wait)

@@ -44,6 +44,8 @@ class LockableAdmin:
 
     def _attach(self, objs: Sequence[Any]) -> None:
         """Look up the locks of objs, and their holders, in two queries."""
+        if not objs:
+            return
         statuses = _core.peek_many([obj.lock_uid for obj in objs], using=self._lock_database())
         user_ids = {s.user_id for s in statuses.values() if s.user_id is not None}
         users = get_user_model()._default_manager.in_bulk(list(user_ids)) if user_ids else {}

@@ -56,6 +56,10 @@ def test_the_change_list_shows_holder_and_expiry(web, documents, alice):
     assert text.count("<td class=\"field-lock_holder\">-</td>") == 2
 
 
+def test_an_empty_change_list(web, db):
+    assert web.get(CHANGELIST).status_code == 200
+
+
 def test_the_change_list_looks_up_all_locks_in_one_query(web, documents, alice, django_assert_max_num_queries):
     for doc in documents:
         doc.lock(alice)

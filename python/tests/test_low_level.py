@@ -4,6 +4,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 import psycopg
+import psycopg2
 import pytest
 from django.db import DataError, transaction
 
@@ -99,26 +100,33 @@ def _sqlstate_of(error_info):
 
 
 BAD_ARGUMENTS = [
-    pytest.param({"uid": "x" * 513}, id="uid over 512 bytes"),
-    pytest.param({"uid": ""}, id="empty uid"),
-    pytest.param({"owner": ""}, id="empty owner"),
-    pytest.param({"ttl": timedelta(0)}, id="ttl zero"),
-    pytest.param({"ttl": timedelta(days=2)}, id="ttl over lockable.max_ttl"),
-    pytest.param({"wait": -1}, id="negative wait"),
+    pytest.param({"uid": "x" * 513}, "22023", id="uid over 512 bytes"),
+    pytest.param({"uid": ""}, "22023", id="empty uid"),
+    pytest.param({"owner": ""}, "22023", id="empty owner"),
+    pytest.param({"owner": "ü" * 257}, "22023", id="owner over 512 bytes, 257 characters"),
+    pytest.param({"ttl": timedelta(0)}, "22023", id="ttl zero"),
+    pytest.param({"ttl": timedelta(days=2)}, "22023", id="ttl over lockable.max_ttl"),
+    pytest.param({"wait": -1}, "22023", id="negative wait"),
+    pytest.param({"uid": None}, "22004", id="None uid"),
+    pytest.param({"owner": None}, "22004", id="None owner"),
 ]
 
 
-@pytest.mark.parametrize("bad", BAD_ARGUMENTS)
-def test_bad_arguments_are_refused_with_22023(using, uid, bad):
+@pytest.mark.parametrize("bad, sqlstate", BAD_ARGUMENTS)
+def test_bad_arguments_are_refused(using, uid, bad, sqlstate):
     arguments = {"uid": uid, "owner": "user:7", **bad}
-    expected = DataError if isinstance(using, str) else Exception
+    if isinstance(using, str):
+        expected = DataError
+    else:  # the driver's own error on a connection of one's own
+        expected = psycopg2.DataError if isinstance(using, psycopg2.extensions.connection) else psycopg.DataError
     with pytest.raises(expected) as error:
         if isinstance(using, str):
             with transaction.atomic():
                 acquire(using=using, **arguments)
         else:
             acquire(using=using, **arguments)
-    assert _sqlstate_of(error) == "22023"
+    assert _sqlstate_of(error) == sqlstate
+    assert owner_of(uid, using=using) is None
 
 
 def test_ttl_of_another_type_is_a_type_error(uid):
