@@ -1,0 +1,31 @@
+"""What a project without DRF, or a settings module, may import."""
+import subprocess
+import sys
+import textwrap
+
+WITHOUT_DRF = textwrap.dedent("""
+    import sys
+    sys.modules["rest_framework"] = None  # any import of DRF fails
+    import django_lockable  # before settings and app loading: no models imported
+    from django.conf import settings
+    settings.configure(
+        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes",
+                        "django.contrib.admin", "django_lockable"],
+        DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "unused"}},
+        SECRET_KEY="unused",
+    )
+    import django
+    django.setup()
+    import django_lockable.models, django_lockable.operations, django_lockable.admin
+    from django.core.management import get_commands
+    assert get_commands()["lockable_sweep"] == "django_lockable"
+    try:
+        import django_lockable.drf
+    except ImportError:
+        print("ok")
+""")
+
+
+def test_everything_but_the_drf_modules_works_without_drf():
+    result = subprocess.run([sys.executable, "-c", WITHOUT_DRF], capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
