@@ -150,6 +150,9 @@ class LockPermission(BasePermission):
         return True if allowed is None else bool(allowed(request, view.kwargs["uid"]))
 
 
+NUL_IN_UID = "lock uid cannot contain NUL (0x00) characters"
+
+
 def _bad_input(exc: DatabaseError) -> Response:
     diag = _db.diagnostics(exc)
     primary = getattr(diag, "message_primary", None) or str(exc)
@@ -171,6 +174,8 @@ class LockView(APIView):
         """Lock (or renew) uid for the request's user, or join its line with
         ``?queue=1``: 200 granted, 423 held by another, 400 bad input, 501
         ``queue`` on lockable 1.1."""
+        if "\x00" in uid:  # PostgreSQL text cannot hold it; the driver would refuse it
+            return Response({"detail": NUL_IN_UID}, status=http.HTTP_400_BAD_REQUEST)
         body = LockRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         query = LockQuerySerializer(data=request.query_params)
@@ -196,6 +201,8 @@ class LockView(APIView):
     def delete(self, request: Any, uid: str) -> Response:
         """Release the user's lock on uid or leave its line: 204 always (400 for
         a uid the database refuses)."""
+        if "\x00" in uid:
+            return Response({"detail": NUL_IN_UID}, status=http.HTTP_400_BAD_REQUEST)
         using = lockable_settings.DATABASE
         try:
             with transaction.atomic(using=using):

@@ -192,6 +192,19 @@ def test_an_over_long_uid_is_400(client_of, alice):
             "detail": "lock uid is too long: The uid is 513 bytes long; the limit is 512 bytes."}
 
 
+def test_a_uid_with_a_nul_character_is_400(client_of, alice):
+    for method in ("post", "delete"):
+        response = getattr(client_of(alice), method)("/api/lock/doc%00evil/")
+        assert response.status_code == 400
+        assert response.json() == {"detail": "lock uid cannot contain NUL (0x00) characters"}
+
+
+def test_uids_are_compared_byte_for_byte(client_of, alice, bob, uid):
+    assert client_of(alice).post(lock_url(f"{uid}:Straße")).status_code == 200
+    assert client_of(bob).post(lock_url(f"{uid}:Strasse")).status_code == 200
+    assert client_of(bob).post(lock_url(f"{uid}:Stra%C3%9Fe")).status_code == 423
+
+
 @pytest.mark.parametrize("ttl, message", [
     pytest.param(601, "Must be at most 600 seconds.", id="above LOCKABLE_MAX_TTL"),
     pytest.param("ten", "A valid number of seconds is required.", id="not a number"),
