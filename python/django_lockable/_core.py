@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Dict, Iterable, Iterator, Optional
 
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import AppRegistryNotReady, ImproperlyConfigured, ValidationError
 from django.db import NotSupportedError, OperationalError, connections, transaction
 
 from . import _db
@@ -72,8 +72,9 @@ def parse_user_id(owner: Optional[str]) -> Any:
     """Return the user pk in an owner of the default form ``user:<pk>``.
 
     The pk is converted by the user model's primary key field (an int for
-    the default ``AutoField``).  Returns None for None, for owners of any
-    other form, and for pks the field does not accept.
+    the default ``AutoField``; before Django is set up, decimal digits are
+    an int and anything else stays text).  Returns None for None, for
+    owners of any other form, and for pks the field does not accept.
     """
     if owner is None:
         return None
@@ -83,7 +84,12 @@ def parse_user_id(owner: Optional[str]) -> Any:
     from django.contrib.auth import get_user_model
 
     try:
-        return get_user_model()._meta.pk.to_python(match["pk"])
+        pk_field = get_user_model()._meta.pk
+    except (AppRegistryNotReady, ImproperlyConfigured):
+        # No user model to ask (Django not set up): decimal digits are an int.
+        return int(match["pk"]) if match["pk"].isascii() and match["pk"].isdigit() else match["pk"]
+    try:
+        return pk_field.to_python(match["pk"])
     except ValidationError:
         return None
 
