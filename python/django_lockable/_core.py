@@ -122,7 +122,8 @@ class LockStatus:
     ``owner``, ``acquired_at`` and ``expires_at`` describe the holder and
     ``token`` is None.  ``waiters`` (the number of places in the uid's line)
     and ``position`` (the caller's place, 1 = next; None when it has none)
-    come from lockable 1.2 and are None on 1.1.  ``user_id`` is parsed from
+    come with the waiting line (lockable 1.2) and are None without it.
+    ``user_id`` is parsed from
     ``owner`` (see ``parse_user_id``).
     """
 
@@ -153,7 +154,8 @@ class ResourceLocked(Exception):
 
     Carries the refused ``status`` and, from it, ``uid``, ``owner``,
     ``user_id`` and ``expires_at`` of the holder, and ``waiters`` and
-    ``position`` (1.2; None on 1.1).  The DRF ``exception_handler`` turns it
+    ``position`` (None without the waiting line).  The DRF
+    ``exception_handler`` turns it
     into 423 Locked.
     """
 
@@ -193,8 +195,10 @@ class StaleVersion(OperationalError):
 class QueueNotSupported(NotSupportedError):
     """``queue=True`` was asked of a database whose lockable has no waiting line.
 
-    The line comes with lockable 1.2; update the extension
-    (``ALTER EXTENSION lockable UPDATE``) to use it.
+    The line comes with lockable 1.2 (issue 9); install it and update the
+    extension (``ALTER EXTENSION lockable UPDATE``) to use it.  Whether a
+    database has it is judged by ``lockable.lock_status`` having
+    ``waiters``, not by the version number.
     """
 
 
@@ -219,7 +223,7 @@ def acquire(
 
     Returns a ``LockStatus``; ``granted`` tells whether owner holds the lock
     now.  Raises ``ValueError`` for ``queue`` together with a ``wait``,
-    ``QueueNotSupported`` for ``queue`` on lockable 1.1, ``TypeError`` for a
+    ``QueueNotSupported`` for ``queue`` without the waiting line, ``TypeError`` for a
     ttl or wait of another type, and ``django.db.DataError`` (the driver's
     own on a connection of your own) with SQLSTATE 22023 for an empty or
     over-long uid or owner, a ttl that is not positive or exceeds
@@ -233,7 +237,7 @@ def acquire(
         if not _db.features(using).queue:
             raise QueueNotSupported(
                 f"the lockable extension in {_db.describe(using)} has no waiting line "
-                "(queue needs lockable 1.2: ALTER EXTENSION lockable UPDATE)"
+                "(queue needs lockable 1.2 with the line: ALTER EXTENSION lockable UPDATE)"
             )
         sql, params = _ACQUIRE_QUEUE_SQL, [uid, owner, ttl, wait, True]
     else:

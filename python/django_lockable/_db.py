@@ -7,7 +7,9 @@ placeholders, every name schema-qualified, nothing built from strings.
 
 What the installed extension can do is detected once per Django connection
 (per alias and thread, like Django's own ``pg_version``) and on every call
-that needs it for a connection of your own: 1.2 adds the waiting line.
+that needs it for a connection of your own.  The waiting line (lockable
+1.2, issue 9) is judged by ``lockable.lock_status`` having ``waiters``, not
+by the version number.
 """
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Union
@@ -43,8 +45,8 @@ class Features:
     version: str
     """``pg_extension.extversion``, such as ``"1.1"``."""
     queue: bool
-    """True from 1.2 on: ``lock_status`` has ``waiters`` and ``position``,
-    and ``lock_acquire`` takes ``queue``."""
+    """True with the waiting line: ``lock_status`` has ``waiters`` and
+    ``position``, and ``lock_acquire`` takes ``queue``."""
 
 
 def cursor(using: Using) -> Any:

@@ -14,7 +14,7 @@ POST          200     ``{"uid", "owner", "user_id", "token", "acquired_at",
 POST          423     ``{"message": "Resource is already in use by another
                       user", "owner", "user_id", "expires_at", "waiters",
                       "position"}``: held by another
-POST ?queue=1         joins the line (lockable 1.2; 501 on 1.1)
+POST ?queue=1         joins the line (501 on a lockable without it)
 DELETE        204     always: releases the lock, or leaves the line
 POST, DELETE  400     ``{"detail"}`` or ``{"ttl": [...]}``: bad uid or ttl
 POST          403     ``LOCKABLE_LOCK_PERMISSION`` refused the uid
@@ -88,7 +88,7 @@ def locked_body(status: LockStatus) -> Dict[str, Any]:
 
 
 class QueueUnavailable(APIException):
-    """501: the database's lockable has no waiting line (before 1.2)."""
+    """501: the database's lockable has no waiting line."""
 
     status_code = http.HTTP_501_NOT_IMPLEMENTED
     default_detail = "Waiting in line is not available on this server."
@@ -173,7 +173,7 @@ class LockView(APIView):
     def post(self, request: Any, uid: str) -> Response:
         """Lock (or renew) uid for the request's user, or join its line with
         ``?queue=1``: 200 granted, 423 held by another, 400 bad input, 501
-        ``queue`` on lockable 1.1."""
+        ``queue`` without the waiting line."""
         if "\x00" in uid:  # PostgreSQL text cannot hold it; the driver would refuse it
             return Response({"detail": NUL_IN_UID}, status=http.HTTP_400_BAD_REQUEST)
         body = LockRequestSerializer(data=request.data)

@@ -62,7 +62,7 @@ class LockableModel(models.Model):
 
     def lock_status(self) -> Optional[LockStatus]:
         """Return the live lock on this row (``granted`` true: granted to
-        ``owner``; ``waiters`` from 1.2), or None if nobody holds it."""
+        ``owner``; ``waiters`` with the waiting line), or None if nobody holds it."""
         return _core.peek(self.lock_uid, using=self._lock_database())
 
     @property

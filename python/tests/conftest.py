@@ -9,7 +9,7 @@ a test database, which an ordinary role could not.
 import os
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import psycopg
 import psycopg2
@@ -33,10 +33,13 @@ class Cluster:
     superuser: str
     pooled: bool
     """True through PgBouncer in transaction mode."""
-    require_12: bool
+    require_queue: bool
     """True when the tests of the waiting line must run."""
+    version: str = ""
+    """The database's lockable version (``pg_extension.extversion``)."""
     has_queue: bool = False
-    """True when the database's lockable has the waiting line (1.2)."""
+    """True when the database's lockable has the waiting line (issue 9):
+    ``lockable.lock_status`` has ``waiters``."""
 
     @classmethod
     def from_environment(cls) -> "Cluster":
@@ -49,9 +52,10 @@ class Cluster:
             superuser_port=os.environ.get("PGPORT", ""),
             superuser=os.environ.get("PGUSER", "postgres"),
             pooled=os.environ.get("LOCKABLE_TEST_POOLED") == "1",
-            require_12=os.environ.get("LOCKABLE_TEST_REQUIRE_12") == "1",
+            require_queue=os.environ.get("LOCKABLE_TEST_REQUIRE_QUEUE") == "1",
         )
-        return replace(found, has_queue=found._has_waiting_line())
+        version, has_queue = found._extension()
+        return replace(found, version=version, has_queue=has_queue)
 
     def app_dsn(self) -> Dict[str, str]:
         """Connection parameters of the application's role."""
@@ -62,17 +66,21 @@ class Cluster:
         return {"host": self.superuser_host, "port": self.superuser_port, "dbname": self.database,
                 "user": self.superuser}
 
-    def _has_waiting_line(self) -> bool:
+    def _extension(self) -> Tuple[str, bool]:
+        """The installed lockable's version, and whether it has the line."""
         conn = psycopg2.connect(**self.superuser_dsn())
         try:
             with conn.cursor() as cur:
                 cur.execute(
-                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a"
+                    "SELECT (SELECT e.extversion FROM pg_catalog.pg_extension AS e"
+                    "         WHERE e.extname = 'lockable'),"
+                    "       EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a"
                     "                 JOIN pg_catalog.pg_type AS t ON a.attrelid = t.typrelid"
                     "                WHERE t.oid = pg_catalog.to_regtype('lockable.lock_status')"
                     "                  AND a.attname = 'waiters')"
                 )
-                return cur.fetchone()[0]
+                version, has_queue = cur.fetchone()
+                return version or "(not installed)", has_queue
         finally:
             conn.close()
 
@@ -89,26 +97,28 @@ def cluster() -> Cluster:
 
 def pytest_report_header(config: Any) -> List[str]:
     return [
-        f"lockable waiting line (1.2): {'yes' if CLUSTER.has_queue else 'no (1.1)'};"
+        f"lockable {CLUSTER.version}, waiting line: {'yes' if CLUSTER.has_queue else 'no'};"
         f" through PgBouncer: {'yes' if CLUSTER.pooled else 'no'}"
     ]
 
 
 def pytest_sessionstart(session: Any) -> None:
-    if CLUSTER.require_12 and not CLUSTER.has_queue:
-        pytest.exit("LOCKABLE_TEST_REQUIRE_12=1, but the database has lockable 1.1 (no waiting line)",
-                    returncode=1)
+    if CLUSTER.require_queue and not CLUSTER.has_queue:
+        pytest.exit("LOCKABLE_TEST_REQUIRE_QUEUE=1, but the database's lockable has no waiting line"
+                    " (lockable.lock_status has no waiters)", returncode=1)
 
 
 def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
-    """Skip what the database cannot run: the 1.2 tests on 1.1 (with
-    LOCKABLE_TEST_REQUIRE_12=1 the run stops at its start instead), the
-    1.1-only tests on 1.2, and the PgBouncer-only tests when not pooled."""
+    """Skip what the database cannot run: the tests of the waiting line
+    without it (with LOCKABLE_TEST_REQUIRE_QUEUE=1 the run stops at its start
+    instead), the tests of its absence with it, and the PgBouncer-only tests
+    when not pooled."""
     for item in items:
-        if item.get_closest_marker("needs_lockable_12") and not CLUSTER.has_queue:
-            item.add_marker(pytest.mark.skip(reason="needs lockable 1.2 (the waiting line); the database has 1.1"))
-        if item.get_closest_marker("only_lockable_11") and CLUSTER.has_queue:
-            item.add_marker(pytest.mark.skip(reason="what lockable 1.1 does without a waiting line"))
+        if item.get_closest_marker("needs_waiting_line") and not CLUSTER.has_queue:
+            item.add_marker(pytest.mark.skip(
+                reason=f"needs the waiting line (lockable 1.2, issue 9); lockable {CLUSTER.version} has none"))
+        if item.get_closest_marker("without_waiting_line") and CLUSTER.has_queue:
+            item.add_marker(pytest.mark.skip(reason="what the package does without the waiting line"))
         if item.get_closest_marker("pooled_only") and not CLUSTER.pooled:
             item.add_marker(pytest.mark.skip(reason="only through PgBouncer (LOCKABLE_TEST_POOLED=1)"))
 

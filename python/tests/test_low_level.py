@@ -141,8 +141,8 @@ def test_queue_with_wait_is_refused(uid):
         acquire(uid, "user:7", wait=timedelta(seconds=1), queue=True)
 
 
-@pytest.mark.only_lockable_11
-def test_queue_on_lockable_11_raises_queue_not_supported(using, uid):
+@pytest.mark.without_waiting_line
+def test_queue_without_the_waiting_line_raises_queue_not_supported(using, uid):
     with pytest.raises(QueueNotSupported, match="needs lockable 1.2"):
         acquire(uid, "user:7", queue=True, using=using)
     # nothing was taken, and the connection is fine

@@ -1,8 +1,9 @@
 """The waiting line (lockable 1.2, issue 9) through the package.
 
-Every test here is marked ``needs_lockable_12``: skipped while the database
-has lockable 1.1, run (and required by LOCKABLE_TEST_REQUIRE_12=1) once 1.2
-is installed.
+Every test here is marked ``needs_waiting_line``: skipped while the
+database's lockable has no line (``lockable.lock_status`` without
+``waiters``), run once it has; LOCKABLE_TEST_REQUIRE_QUEUE=1 makes a run
+without the line stop at its start instead of skipping them.
 """
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from django_lockable import _db
 
 from .testapp.models import Document
 
-pytestmark = pytest.mark.needs_lockable_12
+pytestmark = pytest.mark.needs_waiting_line
 
 
 def test_joining_the_line(using, uid):

@@ -85,8 +85,8 @@ def test_post_held_by_another_423(client_of, alice, bob, uid, cluster):
 # --- POST ?queue=1 -------------------------------------------------------------
 
 
-@pytest.mark.only_lockable_11
-def test_post_queue_on_lockable_11_is_501(client_of, alice, bob, uid):
+@pytest.mark.without_waiting_line
+def test_post_queue_without_the_waiting_line_is_501(client_of, alice, bob, uid):
     client_of(alice).post(lock_url(uid))
     response = client_of(bob).post(lock_url(uid) + "?queue=1")
     assert response.status_code == 501
