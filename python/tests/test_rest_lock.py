@@ -137,6 +137,24 @@ def test_anonymous_with_basic_authentication_is_401(uid, db):
     assert response["WWW-Authenticate"] == 'Basic realm="api"'
 
 
+def test_a_browser_session_sends_the_csrf_token(alice, uid):
+    """As a page would: log in through the login form, then POST and DELETE
+    with the CSRF cookie's token in X-CSRFToken (DRF refuses them without)."""
+    alice.is_staff = True  # the admin's login form is the one login page here
+    alice.save()
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.get("/admin/login/")
+    assert browser.post("/admin/login/", {
+        "username": "alice", "password": "lockable", "next": "/admin/",
+        "csrfmiddlewaretoken": browser.cookies["csrftoken"].value}).status_code == 302
+    token = browser.cookies["csrftoken"].value
+    refused = browser.post(lock_url(uid))
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert browser.post(lock_url(uid), HTTP_X_CSRFTOKEN=token).json()["user_id"] == alice.pk
+    assert browser.delete(lock_url(uid), HTTP_X_CSRFTOKEN=token).status_code == 204
+    assert owner_of(uid) is None
+
+
 def test_basic_authentication_with_a_password(alice, uid):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"alice:lockable").decode())
