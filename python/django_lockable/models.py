@@ -18,8 +18,9 @@ from ._core import LockStatus, ResourceLocked, StaleVersion
 class LockableModel(models.Model):
     """A model whose rows users lock, one user at a time.
 
-    The lock of a row is ``lock_uid``, ``"<app_label>.<model_name>:<pk>"``,
-    which is also what ``EnableLockEnforcement`` makes the ``enforce_lock``
+    The lock of a row is ``lock_uid``, ``"<app_label>.<model_name>:<pk>"``
+    of the concrete model (a proxy's rows share their table's locks), which
+    is also what ``EnableLockEnforcement`` makes the ``enforce_lock``
     trigger check.  The calls run on the database that the router picks for
     writing the row.
     """
@@ -32,7 +33,8 @@ class LockableModel(models.Model):
         """The uid of this row's lock.  Raises ``ValueError`` for an unsaved row."""
         if self.pk is None:
             raise ValueError(f"an unsaved {self._meta.label} has no lock uid")
-        return _core.model_uid_prefix(self._meta.app_label, self._meta.model_name) + str(self.pk)
+        concrete = self._meta.concrete_model._meta
+        return _core.model_uid_prefix(concrete.app_label, concrete.model_name) + str(self.pk)
 
     def _lock_database(self) -> str:
         return router.db_for_write(type(self), instance=self)

@@ -177,10 +177,11 @@ class EnableLockEnforcement(_TableOperation):
             return
         opts = model._meta
         field = opts.pk if self.column is None else opts.get_field(self.column)
+        concrete = opts.concrete_model._meta  # as LockableModel.lock_uid names it
         schema_editor.execute(_ENABLE_LOCK_ENFORCEMENT_SQL, (
             self._table(schema_editor, model),
             field.column,
-            _core.model_uid_prefix(opts.app_label, opts.model_name),
+            _core.model_uid_prefix(concrete.app_label, concrete.model_name),
             self.required,
         ))
 

@@ -8,7 +8,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django_lockable import ResourceLocked, StaleVersion, owner_of, writing_as
 from django_lockable import _db
 
-from .testapp.models import Document, Ticket
+from .testapp.models import Document, Draft, Ticket
 
 
 @pytest.fixture
@@ -23,6 +23,16 @@ def test_lock_uid_names_app_model_and_pk(document):
     assert document.lock_uid == f"testapp.document:{document.pk}"
     with pytest.raises(ValueError, match="unsaved"):
         Document(title="draft").lock_uid
+
+
+def test_a_proxy_shares_its_rows_locks(document, alice, bob):
+    draft = Draft.objects.get(pk=document.pk)
+    assert draft.lock_uid == document.lock_uid
+    draft.lock(alice)
+    with pytest.raises(DatabaseError) as refused:
+        with writing_as(bob):
+            Draft.objects.filter(pk=document.pk).update(title="by bob")
+    assert _db.sqlstate(refused.value) == "55P03"
 
 
 def test_lock_unlock_and_status(document, alice, bob):

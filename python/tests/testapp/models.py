@@ -16,6 +16,13 @@ class Document(VersionedModel, LockableModel):
         return self.title
 
 
+class Draft(Document):
+    """A proxy: its rows are Document rows, under the same locks."""
+
+    class Meta:
+        proxy = True
+
+
 class Ticket(LockableModel):
     """Lock-enforced in mode required, with a UUID key: only the holder of a
     row's lock may write it, and the trigger's uid must match lock_uid for
