@@ -1,0 +1,117 @@
+"""The package's settings: every one, its default, and how it is read.
+
+Settings are read from ``django.conf.settings`` on every access, never
+cached, so ``override_settings`` in tests and changes at run time apply at
+once.  Values are normalized here (seconds become ``timedelta``, dotted paths
+become callables) so the rest of the package sees one form only.
+
+=========================  ===============  ==================================
+setting                    default          meaning
+=========================  ===============  ==================================
+LOCKABLE_OWNER             None             callable ``(user) -> str`` (or its
+                                            dotted path) naming a user's lock
+                                            owner; None: ``"user:<pk>"``
+LOCKABLE_TTL               60 (seconds)     lease of a lock or place when none
+                                            is given
+LOCKABLE_MAX_TTL           600 (seconds)    the longest ttl a REST client may
+                                            ask for (400 above it)
+LOCKABLE_LOCK_PERMISSION   None             callable ``(request, uid) ->
+                                            bool`` (or its dotted path): may
+                                            this request lock uid? None: any
+                                            authenticated user
+LOCKABLE_DATABASE          "default"        database alias of the REST view,
+                                            ``Mutex``, ``writing_as`` and
+                                            ``lockable_sweep``
+=========================  ===============  ==================================
+"""
+from datetime import timedelta
+from typing import Any, Callable, Optional, Union
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+Seconds = Union[timedelta, int, float]
+
+DEFAULTS = {
+    "OWNER": None,
+    "TTL": timedelta(seconds=60),
+    "MAX_TTL": timedelta(seconds=600),
+    "LOCK_PERMISSION": None,
+    "DATABASE": "default",
+}
+
+
+def as_timedelta(value: Seconds, name: str) -> timedelta:
+    """Return value (a ``timedelta`` or a number of seconds) as a timedelta.
+
+    Raises ``TypeError`` for anything else (booleans included), naming
+    ``name`` in the message.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    raise TypeError(f"{name} must be a timedelta or a number of seconds, not {value!r}")
+
+
+class LockableSettings:
+    """Read-through access to the ``LOCKABLE_*`` settings, with defaults.
+
+    ``lockable_settings.TTL`` reads ``settings.LOCKABLE_TTL`` (or its
+    default) now.  Invalid values raise ``ImproperlyConfigured``.
+    """
+
+    def _raw(self, name: str) -> Any:
+        return getattr(settings, "LOCKABLE_" + name, DEFAULTS[name])
+
+    def _callable(self, name: str) -> Optional[Callable[..., Any]]:
+        value = self._raw(name)
+        if value is None or callable(value):
+            return value
+        if isinstance(value, str):
+            try:
+                return import_string(value)
+            except ImportError as exc:
+                raise ImproperlyConfigured(f"LOCKABLE_{name}: cannot import {value!r}: {exc}") from exc
+        raise ImproperlyConfigured(f"LOCKABLE_{name} must be a callable or its dotted path, not {value!r}")
+
+    def _duration(self, name: str) -> timedelta:
+        try:
+            value = as_timedelta(self._raw(name), "LOCKABLE_" + name)
+        except TypeError as exc:
+            raise ImproperlyConfigured(str(exc)) from exc
+        if value <= timedelta(0):
+            raise ImproperlyConfigured(f"LOCKABLE_{name} must be positive, not {value!r}")
+        return value
+
+    @property
+    def OWNER(self) -> Optional[Callable[[Any], str]]:
+        """The callable that names a user's owner, or None for ``user:<pk>``."""
+        return self._callable("OWNER")
+
+    @property
+    def TTL(self) -> timedelta:
+        """The default lease."""
+        return self._duration("TTL")
+
+    @property
+    def MAX_TTL(self) -> timedelta:
+        """The longest lease a REST client may ask for."""
+        return self._duration("MAX_TTL")
+
+    @property
+    def LOCK_PERMISSION(self) -> Optional[Callable[[Any, str], bool]]:
+        """The callable deciding who may lock which uid, or None."""
+        return self._callable("LOCK_PERMISSION")
+
+    @property
+    def DATABASE(self) -> str:
+        """The database alias used where no model decides it."""
+        value = self._raw("DATABASE")
+        if not isinstance(value, str):
+            raise ImproperlyConfigured(f"LOCKABLE_DATABASE must be a database alias, not {value!r}")
+        return value
+
+
+lockable_settings = LockableSettings()

@@ -1,0 +1,52 @@
+from django.db import connection
+from rest_framework import viewsets
+from rest_framework.authentication import BasicAuthentication
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from django_lockable import Mutex
+from django_lockable.drf import LockEnforcedMixin, LockView
+
+from .models import Document
+from .serializers import DocumentSerializer, NaiveDocumentSerializer
+
+
+class DocumentViewSet(LockEnforcedMixin, viewsets.ModelViewSet):
+    queryset = Document.objects.all()
+    serializer_class = DocumentSerializer
+
+
+class NaiveDocumentViewSet(viewsets.ModelViewSet):
+    queryset = Document.objects.all()
+    serializer_class = NaiveDocumentSerializer
+
+
+class BasicAuthLockView(LockView):
+    """The lock endpoint behind HTTP Basic authentication (401 when anonymous)."""
+
+    authentication_classes = [BasicAuthentication]
+
+
+@api_view(["POST"])
+def raw_update(request, pk):
+    """A write that bypasses the package: raw SQL, no owner, no version."""
+    with connection.cursor() as cur:
+        cur.execute("UPDATE testapp_document SET title = %s WHERE id = %s", [request.data["title"], pk])
+    return Response({"updated": True})
+
+
+@api_view(["POST"])
+def raw_stale_update(request, pk):
+    """A raw UPDATE that sends a version: version_check judges it."""
+    with connection.cursor() as cur:
+        cur.execute("UPDATE testapp_document SET title = %s, version = %s WHERE id = %s",
+                    [request.data["title"], request.data["version"], pk])
+    return Response({"updated": True})
+
+
+@api_view(["POST"])
+def mutex_lock(request, uid):
+    """A view of one's own that locks with Mutex and lets ResourceLocked
+    reach the exception handler."""
+    status = Mutex(uid, None, request.user, queue=request.query_params.get("queue") == "1").acquire()
+    return Response({"token": status.token})
