@@ -60,12 +60,15 @@ def test_leaving_the_line(using, uid):
 
 
 def test_release_all_counts_locks_and_places(using, uid):
-    acquire(f"{uid}:a", "user:1", using=using)
-    acquire(f"{uid}:b", "user:1", using=using)
-    acquire(f"{uid}:b", "user:2", queue=True, using=using)
-    acquire(f"{uid}:c", "user:2", using=using)
-    assert release_all("user:2", using=using) == 2  # the lock on c and the place on b
-    assert acquire(f"{uid}:b", "user:1", using=using).waiters == 0
+    # owners of this test's own, so that other tests' locks do not count
+    holder, leaver = f"holder:{uid}", f"leaver:{uid}"
+    acquire(f"{uid}:a", holder, using=using)
+    acquire(f"{uid}:b", holder, using=using)
+    acquire(f"{uid}:b", leaver, queue=True, using=using)
+    acquire(f"{uid}:c", leaver, using=using)
+    assert release_all(leaver, using=using) == 2  # the lock on c and the place on b
+    assert acquire(f"{uid}:b", holder, using=using).waiters == 0
+    assert owner_of(f"{uid}:c", using=using) is None
 
 
 def test_mutex_with_queue_raises_with_the_position(alice, bob, carol, uid):

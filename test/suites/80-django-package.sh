@@ -7,10 +7,12 @@
 # would (a superuser creates the extension first):
 #   1. directly;
 #   2. the same suite through PgBouncer in pool_mode = transaction, on a
-#      free loopback port, on a database of its own.
-# The tests of the waiting line (issue 9; marker needs_waiting_line) are
-# skipped while the extension has no line, unless LOCKABLE_TEST_REQUIRE_QUEUE
-# is 1 (then a run without the line fails).  Then the package is built into a
+#      free loopback port, on a database of its own;
+#   3. on a database that still has lockable 1.1 (the library is new, ALTER
+#      EXTENSION UPDATE has not run yet): everything but the waiting line,
+#      and what the package does without it (marker without_waiting_line).
+# Runs 1 and 2 require the waiting line (LOCKABLE_TEST_REQUIRE_QUEUE=1: a
+# database without it stops the run).  Then the package is built into a
 # wheel offline, as "pip install ./python" would.  No bytecode or caches are
 # left in the tree.
 source "$(dirname "$0")/../lib.sh"
@@ -22,6 +24,7 @@ cd "$LOCKABLE_TOP/python"
 role=lockable_django_app
 direct_db=lockable_django
 pooled_db=lockable_django_pooled
+old_db=lockable_django_1_1
 # Debian's interpreter, where apt installed the packages
 python=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1
@@ -32,7 +35,8 @@ chmod 755 "$work"
 
 DropObjects() {
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $direct_db" \
-        -c "DROP DATABASE IF EXISTS $pooled_db" -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1 || true
+        -c "DROP DATABASE IF EXISTS $pooled_db" -c "DROP DATABASE IF EXISTS $old_db" \
+        -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1 || true
 }
 Cleanup() {
     # stop the PgBouncer we started, by its pid
@@ -50,21 +54,22 @@ DropObjects  # left over from an interrupted run
 trap Cleanup EXIT
 
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN"
-for db in "$direct_db" "$pooled_db"; do
+for db in "$direct_db" "$pooled_db" "$old_db"; do
     psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db OWNER $role"
+    version=
+    [ "$db" = "$old_db" ] && version="VERSION '1.1'"
     # the superuser's part: the extension, and public owned by the app
     psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
-        -c "CREATE EXTENSION lockable" \
+        -c "CREATE EXTENSION lockable $version" \
         -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC" \
         -c "ALTER SCHEMA public OWNER TO $role"
 done
 
-# The waiting line (issue 9) is judged by what the extension has, not by its
-# version number.  When the line lands, make its tests mandatory here: 0 -> 1.
-export LOCKABLE_TEST_REQUIRE_QUEUE=${LOCKABLE_TEST_REQUIRE_QUEUE:-0}
+# The waiting line is judged by what the extension has (lock_status has
+# waiters), not by its version number.
 version=$(psql -X -At -d "$direct_db" -c \
     "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockable'")
-echo "lockable $version; tests of the waiting line required: $LOCKABLE_TEST_REQUIRE_QUEUE"
+echo "lockable $version; a database of 1.1 for run 3"
 
 # a loopback port that is free now (the kernel picks it)
 port=$($python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -101,16 +106,18 @@ Leftovers() {
 }
 leftovers_before=$(Leftovers)
 
-# RunPytest NAME HOST PORT DB POOLED: the suite once; its summary line and
-# wall time go into the figures.
+# RunPytest NAME HOST PORT DB POOLED REQUIRE_QUEUE [PYTEST ARGS...]: the
+# suite once; its summary line and wall time go into the figures.
 RunPytest() {
-    local name=$1 host=$2 port=$3 db=$4 pooled=$5 start rc summary
+    local name=$1 host=$2 port=$3 db=$4 pooled=$5 require=$6 start rc summary
+    shift 6
     Say "django-lockable tests: $name"
     start=$(date +%s%N)
     set +e
     LOCKABLE_TEST_DB=$db LOCKABLE_TEST_USER=$role LOCKABLE_TEST_HOST=$host \
         LOCKABLE_TEST_PORT=$port LOCKABLE_TEST_POOLED=$pooled \
-        $python -m pytest -p no:cacheprovider -q -rs --basetemp="$work/pytest-$name" tests \
+        LOCKABLE_TEST_REQUIRE_QUEUE=$require \
+        $python -m pytest -p no:cacheprovider -q -rs --basetemp="$work/pytest-$name" "$@" tests \
         2>&1 | tee "$work/$name.out"
     rc=${PIPESTATUS[0]}
     set -e
@@ -120,8 +127,9 @@ RunPytest() {
         $((($(date +%s%N) - start) / 1000000)))")
     [ "$rc" -eq 0 ] || failed=1
 }
-RunPytest direct "$PGHOST" "$PGPORT" "$direct_db" 0
-RunPytest through-pgbouncer 127.0.0.1 "$port" "$pooled_db" 1
+RunPytest direct "$PGHOST" "$PGPORT" "$direct_db" 0 1
+RunPytest through-pgbouncer 127.0.0.1 "$port" "$pooled_db" 1 1
+RunPytest lockable-1.1 "$PGHOST" "$PGPORT" "$old_db" 0 0 -m "not needs_waiting_line"
 
 # The package builds offline, from a copy (a build writes build/ and
 # *.egg-info next to its sources).
