@@ -178,6 +178,26 @@ Setup() {
     Psql -d bench -c "CREATE EXTENSION lockable"
     Psql -d bench -f "$BENCH_DIR/plpgsql_baseline.sql"
     Psql -d bench -v fresh="$FRESH_UIDS" -v docs="$DOCS" -f "$BENCH_DIR/setup.sql"
+    # The waiting line's scenarios, and the same lock table under the catalog
+    # of 1.1, which has no line: the library serves it without touching any
+    # of the line's code, so the two measure what the unused line costs.
+    HAVE_LINE=false
+    if [ "$(Psql -d bench -Atc "SELECT pg_catalog.to_regclass('lockable.places') IS NOT NULL")" = t ]; then
+        HAVE_LINE=true
+        Psql -d bench -v clients="$CLIENTS" -f "$BENCH_DIR/setup_line.sql" >/dev/null
+        # Two databases of their own, seeded alike and untouched by the
+        # other scenarios, so that their tables start in the same state.
+        local db version
+        for db in bench11 bench12; do
+            version="VERSION '1.1'"
+            [ "$db" = bench12 ] && version=
+            Psql -d postgres -c "CREATE DATABASE $db"
+            Psql -d "$db" -c "CREATE EXTENSION lockable $version"
+            Psql -d "$db" -f "$BENCH_DIR/plpgsql_baseline.sql"
+            Psql -d "$db" -v fresh="$FRESH_UIDS" -v docs="$DOCS" -f "$BENCH_DIR/setup.sql"
+            Psql -d "$db" -c "VACUUM ANALYZE"
+        done
+    fi
     if [ "$(Psql -d bench -Atc "SELECT pg_catalog.to_regproc('lockable.enable_versioning') IS NOT NULL
                                   AND pg_catalog.to_regproc('lockable.enable_lock_enforcement') IS NOT NULL")" = t ]; then
         HAVE_TRIGGERS=true
@@ -193,16 +213,16 @@ Setup() {
 declare -A RESULT       # "sync|scenario|system" -> median TPS
 declare -A SAMPLES      # same key -> space-separated TPS of every run
 
-# RunPgbench SYNC SCRIPT [NOTIFY]: one pgbench run; prints its TPS.
+# RunPgbench SYNC SCRIPT [NOTIFY [DB]]: one pgbench run; prints its TPS.
 RunPgbench() {
-    local sync=$1 script=$2 notify=${3:-off} options out
+    local sync=$1 script=$2 notify=${3:-off} db=${4:-bench} options out
     options="-c synchronous_commit=$sync -c lockable.notify=$notify"
     # The acting owner of the UPDATE scenarios holds every document's lock.
     [[ $script == update-* ]] && options+=" -c lockable.owner=app"
     out=$(PGOPTIONS="$options" \
         pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$duration" \
         -f "$BENCH_DIR/scripts/$script.sql" -D fresh="$FRESH_UIDS" \
-        -D docs="$DOCS" bench 2>&1) || {
+        -D docs="$DOCS" "$db" 2>&1) || {
         echo "pgbench failed for $script (synchronous_commit=$sync):" >&2
         echo "$out" >&2
         return 1
@@ -254,6 +274,10 @@ Measure() {
         REDIS_KEYSPACE=$DOCS RunRedis GET 'o:__rand_int__' ;;
     *:notify)
         RunPgbench "$sync" "${system%:notify}" on ;;
+    *@1.1)
+        RunPgbench "$sync" "${system%@1.1}" off bench11 ;;
+    *@1.2)
+        RunPgbench "$sync" "${system%@1.2}" off bench12 ;;
     *)
         RunPgbench "$sync" "$system" ;;
     esac
@@ -323,7 +347,40 @@ MeasureAll() {
         if $HAVE_TRIGGERS; then
             Compare "$sync" update update-plain update-floor update-versioned update-enforced
         fi
+        if $HAVE_LINE; then
+            Compare "$sync" line-unused acquire@1.2 acquire@1.1 cycle@1.2 cycle@1.1
+            Compare "$sync" line handoff join cycle
+        fi
     done
+    if $HAVE_LINE && { [ -z "$only" ] || [[ $only == *",release-all,"* ]]; }; then
+        ReleaseAllTiming
+    fi
+}
+
+# ReleaseAllTiming: lock_release_all of an owner with 1000 live locks and
+# 1000 places (each place in the line of a lock another owner holds), timed
+# by the server, median of 3; and, for scale, the same number of plain
+# releases of single locks.
+RELEASE_ALL_MS=
+ReleaseAllTiming() {
+    local round ms=()
+    for round in 1 2 3; do
+        Psql -d bench -c "
+            SELECT count(*) FROM pg_catalog.generate_series(1, 1000) AS g,
+                   LATERAL lockable.lock_acquire('ra:own:' || g, 'many', '1 hour') AS a;
+            SELECT count(*) FROM pg_catalog.generate_series(1, 1000) AS g,
+                   LATERAL lockable.lock_acquire('ra:other:' || g, 'other', '1 hour') AS a;
+            SELECT count(*) FROM pg_catalog.generate_series(1, 1000) AS g,
+                   LATERAL lockable.lock_acquire('ra:other:' || g, 'many', '1 hour', '0', true) AS a;" >/dev/null
+        ms+=("$(Psql -d bench -At -c "
+            SELECT pg_catalog.clock_timestamp() AS t0 \gset
+            SELECT lockable.lock_release_all('many') AS n \gset
+            SELECT round(extract(epoch FROM pg_catalog.clock_timestamp() - :'t0') * 1000, 1)")")
+        Psql -d bench -c "SELECT lockable.lock_release_all('other')" >/dev/null
+    done
+    RELEASE_ALL_MS=$(Median "${ms[@]}")
+    printf 'release_all of 1000 locks + 1000 places: median %s ms (runs: %s)\n' \
+        "$RELEASE_ALL_MS" "${ms[*]}" >&2
 }
 
 #---- Scale check ----
@@ -483,6 +540,25 @@ Report() {
             echo "| no trigger / version_check / enforce_lock | n/a (triggers not installed) | n/a |"
         fi
     done
+    if $HAVE_LINE; then
+        echo
+        echo "#### The waiting line"
+        echo
+        echo "| scenario | TPS | |"
+        echo "|---|---:|---:|"
+        local sync
+        for sync in $sync_modes; do
+            local a a11 c c11 h j cy
+            a=$(R "$sync|line-unused|acquire@1.2"); a11=$(R "$sync|line-unused|acquire@1.1")
+            c=$(R "$sync|line-unused|cycle@1.2"); c11=$(R "$sync|line-unused|cycle@1.1")
+            h=$(R "$sync|line|handoff"); j=$(R "$sync|line|join"); cy=$(R "$sync|line|cycle")
+            echo "| fresh grant, 1.2 catalog / 1.1 catalog (sync $sync) | $(Fmt "$a") / $(Fmt "$a11") | $(Ratio "$a" "$a11")x |"
+            echo "| acquire + release cycle, 1.2 catalog / 1.1 catalog (sync $sync) | $(Fmt "$c") / $(Fmt "$c11") | $(Ratio "$c" "$c11")x |"
+            echo "| hand-off chain: release handing on + the releaser's join, per hand-off (sync $sync) | $(Fmt "$h") | $(Ratio "$h" "$cy")x the plain cycle |"
+            echo "| joins under contention: join + leave, 4 hot uids (sync $sync) | $(Fmt "$j") | $(Ratio "$j" "$cy")x the plain cycle |"
+        done
+        echo "| lock_release_all of an owner with 1000 locks and 1000 places (ms, median of 3) | ${RELEASE_ALL_MS:-n/a} | |"
+    fi
     echo
     echo "Redis acquire + release is derived from its two round trips: 1 / (1 / SET NX PX + 1 / compare-and-delete script)."
     echo "Advisory grant and contended rows use pg_try_advisory_xact_lock (released at commit); its cycle row is pg_try_advisory_lock + pg_advisory_unlock."
@@ -503,6 +579,10 @@ Report() {
         echo "| enforced UPDATE >= 0.95x no trigger (sync off) | n/a (triggers not installed) | |"
     fi
     Target "acquire >= 0.95x raw upsert (sync on)" "$(Ratio "$(R "on|fresh|acquire")" "$(R "on|fresh|upsert-acquire")")" 0.95
+    if $HAVE_LINE; then
+        Target "unused line: grant >= 0.97x the 1.1 catalog (sync off)" "$(Ratio "$(R "off|line-unused|acquire@1.2")" "$(R "off|line-unused|acquire@1.1")")" 0.97
+        Target "unused line: cycle >= 0.97x the 1.1 catalog (sync off)" "$(Ratio "$(R "off|line-unused|cycle@1.2")" "$(R "off|line-unused|cycle@1.1")")" 0.97
+    fi
     if $scale; then ScaleReport; fi
 }
 

@@ -60,6 +60,12 @@ for _ in $(seq 100); do
     psql -X -q -h 127.0.0.1 -p "$port" -d lockable_pooled -c 'SELECT 1' >/dev/null 2>&1 && break
     sleep 0.1
 done
+# Open every server connection of the pool now (min_pool_size fills it only
+# in the background), so that the session below really rotates over them.
+for _ in $(seq $pool_size); do
+    psql -X -q -h 127.0.0.1 -p "$port" -d lockable_pooled -c 'SELECT pg_sleep(0.3)' >/dev/null &
+done
+wait
 
 failed=0
 session="$LOCKABLE_TOP/test/reliability/pooled-session.sql"
