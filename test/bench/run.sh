@@ -102,6 +102,7 @@ ADVISORY_HOLDER_PID=
 
 Cleanup() {
     if [ -n "$ADVISORY_HOLDER_PID" ]; then
+        exec 7>&- 2>/dev/null || true
         kill "$ADVISORY_HOLDER_PID" 2>/dev/null || true
         wait "$ADVISORY_HOLDER_PID" 2>/dev/null || true
     fi
@@ -372,10 +373,12 @@ ReleaseAllTiming() {
                    LATERAL lockable.lock_acquire('ra:other:' || g, 'other', '1 hour') AS a;
             SELECT count(*) FROM pg_catalog.generate_series(1, 1000) AS g,
                    LATERAL lockable.lock_acquire('ra:other:' || g, 'many', '1 hour', '0', true) AS a;" >/dev/null
-        ms+=("$(Psql -d bench -At -c "
-            SELECT pg_catalog.clock_timestamp() AS t0 \gset
-            SELECT lockable.lock_release_all('many') AS n \gset
-            SELECT round(extract(epoch FROM pg_catalog.clock_timestamp() - :'t0') * 1000, 1)")")
+        ms+=("$(Psql -d bench -At <<'SQL'
+SELECT pg_catalog.clock_timestamp() AS t0 \gset
+SELECT lockable.lock_release_all('many') AS n \gset
+SELECT pg_catalog.round(extract(epoch FROM pg_catalog.clock_timestamp() - :'t0')::numeric * 1000, 1);
+SQL
+)")
         Psql -d bench -c "SELECT lockable.lock_release_all('other')" >/dev/null
     done
     RELEASE_ALL_MS=$(Median "${ms[@]}")
@@ -661,10 +664,17 @@ Main() {
          for i = 0, tonumber(ARGV[1]) - 1, 2 do redis.call('set', string.format('o:%012d', i), 'holder', 'PX', 3600000) end
          return 1" 0 "$DOCS" >/dev/null
 
-    # A session that holds the 4 hot advisory locks for the contended scenario.
-    psql -X -q -d bench -c "SELECT pg_catalog.pg_advisory_lock(k) FROM pg_catalog.generate_series(1001, 1004) AS k" \
-        -c "SELECT pg_catalog.pg_sleep(86400)" >/dev/null 2>&1 &
+    # A session that holds the 4 hot advisory locks for the contended
+    # scenario.  It waits idle, reading its next command from a pipe, not in
+    # a statement: a statement running all along would hold back the xmin
+    # horizon, so no dead row version could be pruned in any table for the
+    # whole run, and the scenarios that update a few rows over and over would
+    # slow down as their version chains grew.
+    mkfifo "$WORK/advisory.fifo"
+    psql -X -q -d bench <"$WORK/advisory.fifo" >/dev/null 2>&1 &
     ADVISORY_HOLDER_PID=$!
+    exec 7>"$WORK/advisory.fifo"
+    echo "SELECT pg_catalog.pg_advisory_lock(k) FROM pg_catalog.generate_series(1001, 1004) AS k;" >&7
 
     START=$(date +%s)
     MeasureAll
