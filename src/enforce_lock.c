@@ -40,17 +40,19 @@
  * other.  Every other outcome (refused, or allowed because nobody holds the
  * lock) is decided from a plain read that takes no row lock at all.
  *
- * Privileges.  The trigger runs as the user who writes the table, and that
- * user must not be able to read lockable.locks.  Like the foreign-key
- * triggers, it switches to the owner of lockable.locks around its two
- * fixed, fully schema-qualified queries only (SetUserIdAndSecContext with
- * SECURITY_LOCAL_USERID_CHANGE); the column's output function and
- * everything else run as the writer.
+ * Reading the lock.  The trigger reads lockable.locks through its storage
+ * layer (lock_table.c): an index read of the uid's row with the latest
+ * snapshot, and, where the acting owner holds the lock, a FOR SHARE lock of
+ * exactly that row version (table_tuple_lock, as SELECT ... FOR SHARE
+ * takes it).  No SQL runs per row.  The trigger runs as the user who writes
+ * the table, who cannot read lockable.locks with SQL; the storage layer
+ * reads the extension's own, verified table directly, as the foreign-key
+ * checks read theirs, and the column's output function and everything else
+ * run as the writer.
  *
  * Caching.  The column number, output function, prefix and mode are worked
- * out once per trigger (trigger_cache.c); the queries are prepared once per
- * backend; the owner of lockable.locks is looked up once per backend and
- * forgotten on any relcache invalidation of the table.
+ * out once per trigger (trigger_cache.c); the verification of lockable.locks
+ * is cached by trust.c until the table changes.
  *
  * Copyright (c) 2026, lockable developers
  * Portions Copyright (c) 1996-2022, PostgreSQL Global Development Group
@@ -79,6 +81,8 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "lock_table.h"
+
 /* What enforce_lock knows about one trigger (see trigger_cache.c). */
 typedef struct EnforceTrigger
 {
@@ -98,51 +102,7 @@ static HTAB *enforce_triggers = NULL;
 
 /*---- Reading lockable.locks ----*/
 
-/*
- * The two queries of the check.  HELD_BY_ME finds the acting owner's live
- * grant and share-locks it; PEEK reads the row without locking it.  Every
- * name and operator is schema-qualified: they run as the owner of
- * lockable.locks, whatever the writer's search_path.
- */
-typedef enum EnforceStatement
-{
-	STMT_HELD_BY_ME,
-	STMT_PEEK,
-	NUM_ENFORCE_STATEMENTS
-} EnforceStatement;
-
-static const char *const enforce_sql[NUM_ENFORCE_STATEMENTS] = {
-	/* $1 uid, $2 owner, $3 now */
-	[STMT_HELD_BY_ME] =
-	"SELECT l.token, l.expires_at FROM lockable.locks AS l"
-	" WHERE l.uid OPERATOR(pg_catalog.=) $1"
-	"   AND l.owner OPERATOR(pg_catalog.=) $2"
-	"   AND l.expires_at OPERATOR(pg_catalog.>) $3"
-	" FOR SHARE OF l",
-	/* $1 uid */
-	[STMT_PEEK] =
-	"SELECT l.owner, l.token, l.expires_at FROM lockable.locks AS l"
-	" WHERE l.uid OPERATOR(pg_catalog.=) $1",
-};
-
-static const int enforce_nargs[NUM_ENFORCE_STATEMENTS] = {
-	[STMT_HELD_BY_ME] = 3,
-	[STMT_PEEK] = 1,
-};
-
-static const Oid enforce_argtypes[NUM_ENFORCE_STATEMENTS][3] = {
-	[STMT_HELD_BY_ME] = {TEXTOID, TEXTOID, TIMESTAMPTZOID},
-	[STMT_PEEK] = {TEXTOID},
-};
-
-static SPIPlanPtr enforce_plans[NUM_ENFORCE_STATEMENTS];
-
-/* The owner of lockable.locks, or InvalidOid until looked up. */
-static Oid	locks_relid = InvalidOid;
-static Oid	locks_owner = InvalidOid;
-static bool locks_callback_registered = false;
-
-/* A lock row as one of the queries saw it. */
+/* A lock row as the check saw it. */
 typedef struct SeenLock
 {
 	bool		found;			/* is there a row for the uid? */
@@ -151,176 +111,60 @@ typedef struct SeenLock
 	TimestampTz expires_at;
 } SeenLock;
 
-static void
-ForgetLocksOwner(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == locks_relid)
-	{
-		locks_relid = InvalidOid;
-		locks_owner = InvalidOid;
-	}
-}
-
-/*
- * LocksOwner
- *		The role that owns lockable.locks, which the lookups run as.
- */
-static Oid
-LocksOwner(void)
-{
-	if (!locks_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(ForgetLocksOwner, (Datum) 0);
-		locks_callback_registered = true;
-	}
-
-	if (!OidIsValid(locks_owner))
-	{
-		Oid			nspid = get_namespace_oid("lockable", false);
-		Oid			relid = get_relname_relid("locks", nspid);
-		HeapTuple	tuple;
-
-		if (!OidIsValid(relid))
-			elog(ERROR, "table lockable.locks does not exist");
-		tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for relation %u", relid);
-		locks_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-		locks_relid = relid;
-		ReleaseSysCache(tuple);
-	}
-	return locks_owner;
-}
-
-/*
- * RunLockQuery
- *		Run one of the queries in the current SPI connection and return the
- *		number of rows.  Under REPEATABLE READ and SERIALIZABLE it reads with
- *		a fresh snapshot, as the foreign-key checks do: a lock is judged as
- *		it is now, not as it was when the transaction began.
- */
-static uint64
-RunLockQuery(EnforceStatement stmt, Datum *values)
-{
-	Snapshot	snapshot = InvalidSnapshot;
-	int			rc;
-
-	if (enforce_plans[stmt] == NULL)
-	{
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare(enforce_sql[stmt], enforce_nargs[stmt],
-						   (Oid *) enforce_argtypes[stmt]);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-				 enforce_sql[stmt], SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		enforce_plans[stmt] = plan;
-	}
-
-	if (IsolationUsesXactSnapshot())
-		snapshot = GetLatestSnapshot();
-
-	rc = SPI_execute_snapshot(enforce_plans[stmt], values, NULL,
-							  snapshot, InvalidSnapshot, false, false, 1);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_snapshot failed for \"%s\": %s",
-			 enforce_sql[stmt], SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-static Datum
-ResultDatum(int col, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-						 col, isnull);
-}
-
 /*
  * LookUpLock
- *		Read the lock of uid.  Returns true if the acting owner holds it live
- *		(and then the lock row stays share-locked until the transaction
- *		ends); *seen describes the lock either way, with its strings in
- *		the caller's memory context.
+ *		Read the lock of uid through the storage of lockable.locks (an index
+ *		read with the latest snapshot, as the foreign-key checks read).
+ *		Returns true if the acting owner holds it live, and then the lock
+ *		row stays share-locked until the transaction ends; *seen describes
+ *		the lock either way, with its strings in the caller's memory
+ *		context.
  */
 static bool
 LookUpLock(text *uid, const char *owner, SeenLock *seen)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
-	Oid			save_userid;
-	int			save_sec_context;
+	LockTable	table;
+	LockRow		row = {0};
 	bool		held = false;
-	bool		isnull;
 
 	memset(seen, 0, sizeof(SeenLock));
-
-	SPI_connect();
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(LocksOwner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-
+	LockTableOpenToShare(&table);
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (owner != NULL)
+		LockTablePeek(&table, uid, &row);
+		if (owner != NULL && LockRowIsLive(&row, now) &&
+			strcmp(text_to_cstring(row.v.owner), owner) == 0)
 		{
-			Datum		values[3] = {
-				PointerGetDatum(uid),
-				CStringGetTextDatum(owner),
-				TimestampTzGetDatum(now)
-			};
+			/*
+			 * The acting owner's own live grant: lock it FOR SHARE, so that
+			 * a takeover, release or break waits for this write.  If it
+			 * changed meanwhile, look again.
+			 */
+			if (LockTableShareRow(&table, &row) != LOCK_WRITE_OK)
+				continue;
 
-			if (RunLockQuery(STMT_HELD_BY_ME, values) == 1)
-			{
-				seen->found = true;
-				seen->owner = MemoryContextStrdup(callercxt, owner);
-				seen->token = DatumGetInt64(ResultDatum(1, &isnull));
-				seen->expires_at = DatumGetTimestampTz(ResultDatum(2, &isnull));
-
-				/*
-				 * Waiting for the row lock may have taken a while; the
-				 * grant counts only if it is still live now.  (If it is
-				 * not, the share lock on an expired row is harmless: no
-				 * one can take it over before we end, and we end soon.)
-				 */
-				held = seen->expires_at > GetCurrentTimestamp();
-				break;
-			}
-		}
-
-		{
-			Datum		values[1] = {PointerGetDatum(uid)};
-
-			if (RunLockQuery(STMT_PEEK, values) == 1)
-			{
-				Datum		holder = ResultDatum(1, &isnull);
-
-				seen->found = true;
-				seen->owner = isnull ? NULL :
-					MemoryContextStrdup(callercxt, TextDatumGetCString(holder));
-				seen->token = DatumGetInt64(ResultDatum(2, &isnull));
-				seen->expires_at = DatumGetTimestampTz(ResultDatum(3, &isnull));
-			}
-		}
-
-		/*
-		 * The acting owner's grant was made between the two queries: look
-		 * again, so that it is share-locked like any other.
-		 */
-		if (owner != NULL && seen->found && seen->owner != NULL &&
-			strcmp(seen->owner, owner) == 0 &&
-			seen->expires_at > GetCurrentTimestamp())
-		{
-			memset(seen, 0, sizeof(SeenLock));
-			continue;
+			/*
+			 * Waiting for the row lock may have taken a while; the grant
+			 * counts only if it is still live now.  (If it is not, the share
+			 * lock on an expired row is harmless: no one can take it over
+			 * before we end, and we end soon.)
+			 */
+			held = row.v.expires_at > GetCurrentTimestamp();
 		}
 		break;
 	}
 
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	SPI_finish();
+	if (row.found)
+	{
+		seen->found = true;
+		seen->owner = row.v.owner == NULL ? NULL : text_to_cstring(row.v.owner);
+		seen->token = row.v.token;
+		seen->expires_at = row.v.expires_at;
+	}
+	LockRowRelease(&row);
+	LockTableClose(&table);
 	return held;
 }
 

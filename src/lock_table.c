@@ -201,16 +201,14 @@ LockTableExists(void)
 }
 
 /*
- * LockTableOpen
+ * OpenWithLock
  *		Open and verify lockable.locks, its primary key and token sequence,
- *		for reading (AccessShareLock) or writing (RowExclusiveLock); the
- *		locks are held, as the executor holds them, until the end of the
- *		transaction.
+ *		with the given relation lock mode (held, as the executor holds it,
+ *		until the end of the transaction).
  */
-void
-LockTableOpen(LockTable *table, bool write)
+static void
+OpenWithLock(LockTable *table, LOCKMODE lockmode, bool write)
 {
-	LOCKMODE	lockmode = write ? RowExclusiveLock : AccessShareLock;
 	Oid			relid = LockableRelid("locks", false);
 	Oid			indexid;
 	Form_pg_index index;
@@ -246,6 +244,28 @@ LockTableOpen(LockTable *table, bool write)
 	table->writing = write;
 	if (write)
 		WriteTableBegin(&table->writer, table->heap);
+}
+
+/*
+ * LockTableOpen
+ *		Open lockable.locks for reading (AccessShareLock) or writing
+ *		(RowExclusiveLock).
+ */
+void
+LockTableOpen(LockTable *table, bool write)
+{
+	OpenWithLock(table, write ? RowExclusiveLock : AccessShareLock, write);
+}
+
+/*
+ * LockTableOpenToShare
+ *		Open lockable.locks for reading and share-locking rows (RowShareLock,
+ *		as SELECT ... FOR SHARE takes).
+ */
+void
+LockTableOpenToShare(LockTable *table)
+{
+	OpenWithLock(table, RowShareLock, false);
 }
 
 /*
@@ -473,6 +493,45 @@ LockTableWrite(LockTable *table, LockRow *row, const LockValues *values,
 				WriteTableSerializationFailure(result);
 			return LOCK_WRITE_CHANGED;
 	}
+}
+
+/*
+ * LockTableShareRow
+ *		Lock the row version the last peek saw FOR SHARE, until the end of
+ *		the transaction, waiting like SELECT ... FOR SHARE for a concurrent
+ *		writer of the row.  LOCK_WRITE_CHANGED: a committed transaction
+ *		changed the row first (peek again); under REPEATABLE READ or
+ *		SERIALIZABLE that is a serialization failure, as for SELECT ... FOR
+ *		SHARE.
+ */
+LockWriteResult
+LockTableShareRow(LockTable *table, LockRow *row)
+{
+	TupleTableSlot *slot = table_slot_create(table->heap, NULL);
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	Assert(row->found && row->snapshot != NULL);
+	result = table_tuple_lock(table->heap, &row->tuple->t_self, row->snapshot,
+							  slot, GetCurrentCommandId(true), LockTupleShare,
+							  LockWaitBlock, 0, &tmfd);
+	ExecDropSingleTupleTableSlot(slot);
+	LockRowForgetSnapshot(row, true);
+
+	switch (result)
+	{
+		case TM_Ok:
+			return LOCK_WRITE_OK;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				WriteTableSerializationFailure(result);
+			return LOCK_WRITE_CHANGED;
+		default:
+			elog(ERROR, "unexpected table_tuple_lock result %d in lockable.locks",
+				 (int) result);
+	}
+	return LOCK_WRITE_CHANGED;	/* keep the compiler quiet */
 }
 
 /*

@@ -30,6 +30,9 @@
  *	   so no decision is ever made on data the snapshot did not show.  With
  *	   wait, a write waits for a concurrent writer of the row as UPDATE
  *	   does; without it, LOCK_WRITE_BUSY says one is at work.
+ *	   LockTableShareRow instead takes a FOR SHARE lock on exactly the
+ *	   version seen (for enforce_lock: the writes of a holder keep its
+ *	   grant from changing until they commit), with the same results.
  *	4. A uid with no row gets one from LockTableInsert (INSERT ... ON
  *	   CONFLICT DO NOTHING) as a free lock, and the caller peeks again and
  *	   grants it like any free lock; so every token, a first grant's too,
@@ -115,6 +118,7 @@ typedef enum LockWriteResult
 
 extern bool LockTableExists(void);
 extern void LockTableOpen(LockTable *table, bool write);
+extern void LockTableOpenToShare(LockTable *table);
 extern void LockTableClose(LockTable *table);
 extern void LockTableFinishWrites(LockTable *table);
 extern void LockTableForgetWrites(LockTable *table);
@@ -126,6 +130,7 @@ extern bool LockRowIsLive(const LockRow *row, TimestampTz now);
 
 extern LockWriteResult LockTableWrite(LockTable *table, LockRow *row,
 									  const LockValues *values, bool wait);
+extern LockWriteResult LockTableShareRow(LockTable *table, LockRow *row);
 extern bool LockTableInsert(LockTable *table, text *uid, TimestampTz now);
 extern int64 LockTableNewToken(LockTable *table);
 
