@@ -9,6 +9,7 @@ OBJS = \
 	src/table_write.o \
 	src/lock_table.o \
 	src/queue.o \
+	src/wait.o \
 	src/locks.o \
 	src/trigger_cache.o \
 	src/version_check.o \
@@ -42,6 +43,10 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies unless PostgreSQL was configured with
+# --enable-depend: rebuild every object when any of our headers changes.
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: test demo bench stress print-regress print-isolation
 

@@ -26,9 +26,12 @@
 #include "lockable.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+
+#include "wait.h"
 
 PG_MODULE_MAGIC;
 
@@ -254,4 +257,12 @@ _PG_init(void)
 #else
 	EmitWarningsOnPlaceholders("lockable");
 #endif
+
+	/*
+	 * Preloaded, the postmaster sets up the condition variables that
+	 * waiters sleep on; every backend broadcasts its commits' signals.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		WaitShmemRequest();
+	WaitInit();
 }

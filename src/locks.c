@@ -22,12 +22,15 @@
  * lock_verify and the views only read: they report the live holder, NULL
  * for an expired lock, and hand nothing on.
  *
- * Waiting.  lock_acquire with a wait polls: it peeks, and only when the lock
- * looks free does it try to take it, inside a subtransaction that is rolled
- * back if the try fails, so that no row lock outlives a failed try and the
- * holder's release never waits for a waiter.  Between tries it sleeps on its
- * latch for at most LOCKABLE_WAIT_POLL_MS, or until the holder's lease ends
- * if that is sooner, and honours query cancel and statement_timeout.  The
+ * Waiting.  lock_acquire with a wait peeks, and only when the lock looks
+ * free does it try to take it, inside a subtransaction that is rolled back
+ * if the try fails, so that no row lock outlives a failed try and the
+ * holder's release never waits for a waiter.  Between tries it sleeps
+ * (wait.c): on a condition variable until a commit that may free the lock
+ * when the library is preloaded, polling otherwise; at the latest until the
+ * holder's lease ends; and it honours query cancel and statement_timeout.
+ * Every call that may free a lock or move its line marks the uid for the
+ * waiters' wake-up at commit (WaitSignalAtCommit).  The
  * wait bounds the whole call: a try that finds the row being changed by an
  * open transaction waits for it only until the deadline (its lock waits run
  * under a lock_timeout that ends there, or sooner at the session's own
@@ -62,6 +65,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/resowner.h"
+#include "utils/timeout.h"
 #if PG_VERSION_NUM >= 140000
 #include "utils/wait_event.h"
 #else
@@ -70,9 +74,7 @@
 
 #include "lock_table.h"
 #include "queue.h"
-
-/* Longest sleep between two tries of a waiting lock_acquire. */
-#define LOCKABLE_WAIT_POLL_MS 10
+#include "wait.h"
 
 typedef enum AcquireOutcome
 {
@@ -291,7 +293,8 @@ TextEqual(const text *a, const text *b)
 /*
  * Announce
  *		Queue a notification on the lockable channel; PostgreSQL delivers it
- *		at commit and drops it on rollback.  token < 0 and position <= 0 are
+ *		at commit and drops it on rollback.  Events that may let a waiter in
+ *		also wake the uid's waiters at commit (wait.c), notify or not.  token < 0 and position <= 0 are
  *		left out of the payload; waiters is the length of the line after
  *		the event.
  */
@@ -300,6 +303,13 @@ Announce(const char *event, text *uid, text *owner, int64 token,
 		 int position, int waiters)
 {
 	StringInfoData payload;
+
+	/*
+	 * A lock that ended, was handed on or broken, or a line a waiter left:
+	 * waiters of the uid look again when this commits.
+	 */
+	if (strcmp(event, "acquired") != 0 && strcmp(event, "queued") != 0)
+		WaitSignalAtCommit(uid);
 
 	if (!lockable_notify)
 		return;
@@ -567,8 +577,17 @@ TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
 
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 		{
-			/* A lock wait for an open transaction ran out. */
+			/*
+			 * A lock wait for an open transaction ran out.  When the
+			 * statement's own timeout ran out at the same moment, PostgreSQL
+			 * reports only one of the two: do not let it be lost.
+			 */
 			FreeErrorData(edata);
+			if (StatementTimeout > 0 &&
+				get_timeout_finish_time(STATEMENT_TIMEOUT) <= GetCurrentTimestamp())
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("canceling statement due to statement timeout")));
 			*busy = true;
 			return ACQUIRE_REFUSED;
 		}
@@ -584,32 +603,6 @@ TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
 	CurrentResourceOwner = oldowner;
 
 	return outcome;
-}
-
-/*
- * WaitForNextTry
- *		Sleep until the next try of a waiting acquire: at most
- *		LOCKABLE_WAIT_POLL_MS, and no later than the holder's lease end or the
- *		caller's deadline.  Query cancel and statement_timeout end the wait.
- */
-static void
-WaitForNextTry(const LockRow *holder, TimestampTz now, TimestampTz deadline)
-{
-	int64		sleep_us = LOCKABLE_WAIT_POLL_MS * (int64) 1000;
-
-	if (holder->found && holder->v.expires_at - now < sleep_us)
-		sleep_us = holder->v.expires_at - now;
-	if (deadline - now < sleep_us)
-		sleep_us = deadline - now;
-	if (sleep_us < 1000)
-		sleep_us = 1000;
-
-	(void) WaitLatch(MyLatch,
-					 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 (long) ((sleep_us + 999) / 1000),
-					 PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
 }
 
 /*
@@ -671,6 +664,8 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the waiting line needs version 1.2 of extension \"lockable\""),
 				 errhint("Run ALTER EXTENSION lockable UPDATE.")));
+	if (wait_us > 0)
+		WaitBegin(uid);
 	for (;;)
 	{
 		bool		busy = false;
@@ -707,10 +702,15 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 		if (outcome != ACQUIRE_REFUSED || now >= deadline)
 			break;
 
-		WaitForNextTry(&state.lock, now, deadline);
+		/* Until a commit that may free it, its expiry, or the deadline. */
+		WaitSleep(now, state.lock.found && LockRowIsLive(&state.lock, now) &&
+				  state.lock.v.expires_at < deadline ?
+				  state.lock.v.expires_at : deadline);
 		now = GetCurrentTimestamp();
 		expires = TimestampPlusInterval(now, ttl);
 	}
+	if (wait_us > 0)
+		WaitEnd();
 
 	/*
 	 * A refusal reports the live holder; with none (an open transaction is
