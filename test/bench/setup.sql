@@ -59,6 +59,8 @@ CREATE TABLE bench.doc_enforced (LIKE bench.doc_plain INCLUDING ALL)
 -- The floor for any row trigger: PostgreSQL's own cheapest C trigger.
 CREATE TABLE bench.doc_floor (LIKE bench.doc_plain INCLUDING ALL)
     WITH (fillfactor = 80);
+CREATE TABLE bench.doc_free (LIKE bench.doc_plain INCLUDING ALL)
+    WITH (fillfactor = 80);
 CREATE TRIGGER suppress_redundant BEFORE UPDATE ON bench.doc_floor
     FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
 INSERT INTO bench.doc_plain (id, title, body)
@@ -67,3 +69,4 @@ SELECT g, 'document ' || g, repeat('text ', 20)
 INSERT INTO bench.doc_versioned SELECT * FROM bench.doc_plain;
 INSERT INTO bench.doc_enforced SELECT * FROM bench.doc_plain;
 INSERT INTO bench.doc_floor SELECT * FROM bench.doc_plain;
+INSERT INTO bench.doc_free SELECT * FROM bench.doc_plain;

@@ -1,10 +1,17 @@
 -- test/bench/setup_triggers.sql: issue 3's triggers on the document tables
--- (run by run.sh when lockable has them), and a live lock on every enforced
--- document held by "app", the acting owner of the UPDATE scenarios.
+-- (run by run.sh when lockable has them); a live lock on every document of
+-- bench.doc_enforced held by "app", the acting owner of the UPDATE
+-- scenarios; and a released lock on every document of bench.doc_free.
 SELECT lockable.enable_versioning('bench.doc_versioned');
 SELECT lockable.enable_lock_enforcement('bench.doc_enforced', 'id', 'doc:');
+SELECT lockable.enable_lock_enforcement('bench.doc_free', 'id', 'free:');
 SET lockable.notify = off;
 SELECT count(*)
   FROM generate_series(1, :docs) AS g,
        LATERAL lockable.lock_acquire('doc:' || g, 'app', '12 hours') AS a
  WHERE a.granted;
+SELECT count(*)
+  FROM generate_series(1, :docs) AS g,
+       LATERAL lockable.lock_acquire('free:' || g, 'earlier', '1 hour') AS a
+ WHERE a.granted;
+SELECT lockable.lock_release_all('earlier');
