@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, TypeVar
 
@@ -82,6 +83,28 @@ def cluster() -> Cluster:
     return CLUSTER
 
 
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """After every fixture is gone: no browser, chromedriver or Daphne of
+    ours may still run.  Any that does is killed, by its pid, and named, and
+    the run fails."""
+    import signal
+
+    from .browser import descendants
+
+    left = []
+    for pid in descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            os.kill(pid, signal.SIGKILL)
+            left.append(f"{pid} {command[:80]}")
+        except OSError:
+            pass
+    if left:
+        print(f"\nFAIL: processes left running (killed now): {left}")
+        session.exitstatus = 1
+
+
 class Superuser:
     """A superuser's autocommit connection to the example's database: what a
     DBA, or a forger with a login, does beside the application."""
@@ -95,9 +118,13 @@ class Superuser:
         self.conn = psycopg.connect(**self.cluster.superuser_conninfo(), autocommit=True)
 
     def run(self, sql: str, params: Any = None) -> List[tuple]:
-        if self.conn.broken or self.conn.closed:
-            self.reconnect()
-        cur = self.conn.execute(sql, params)
+        try:
+            cur = self.conn.execute(sql, params)
+        except psycopg.OperationalError:
+            if not self.conn.broken:
+                raise
+            self.reconnect()  # the cluster restarted under us
+            cur = self.conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
     def holder(self, uid: str) -> Optional[tuple]:
@@ -138,17 +165,107 @@ def users() -> Dict[str, Any]:
 
 
 @pytest.fixture
-def document(request: Any) -> Any:
+def document() -> Any:
     """A document of this test's own, so that no other test's locks touch it."""
+    from django.db import connection
+
     from documents.models import Document
 
-    return Document.objects.create(title=f"{request.node.name[:60]}", body="The original text.\n")
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()  # a restart of the cluster (test 4) broke it
+
+    return Document.objects.create(title="Meeting notes", body="The original text.\n")
 
 
 @pytest.fixture
 def uid() -> str:
     """A uid no other test uses, for tests that need no document."""
     return f"test:{uuid.uuid4().hex[:16]}"
+
+
+# ---- the end-to-end tests: Daphne servers and browsers ----
+
+TTL = 6.0
+"""The lease of the end-to-end servers (EXAMPLE_LOCK_TTL), in seconds."""
+USERS = ("alice", "bob", "carol")
+
+
+@pytest.fixture(scope="session")
+def output(cluster: Cluster) -> str:
+    path = os.path.join(cluster.output, "browser")
+    os.makedirs(os.path.join(path, "screenshots"), exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def servers(cluster: Cluster, output: str) -> Iterator[List["Server"]]:
+    """Two Daphne processes; they share only the database."""
+    from .browser import Server, free_port
+
+    started: List["Server"] = []
+    env = {**cluster.app_environment(), "EXAMPLE_LOCK_TTL": str(TTL)}
+    try:
+        for number in (1, 2):
+            port = free_port()
+            server = Server(port, os.path.join(output, f"daphne-{number}.log"))
+            started.append(server)
+            server.start(env, [EXAMPLE_DIR, PYTHON_DIR])
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+class People:
+    """alice's, bob's and carol's browsers, started once and logged in; a
+    killed one is started again when next asked for."""
+
+    def __init__(self, server: "Server", output: str) -> None:
+        self.server = server
+        self.output = output
+        self.browsers: Dict[str, "Browser"] = {}
+        with ThreadPoolExecutor(len(USERS)) as pool:
+            for user, browser in zip(USERS, pool.map(self._start, USERS)):
+                self.browsers[user] = browser
+
+    def _start(self, user: str) -> "Browser":
+        from .browser import Browser
+
+        browser = Browser(user, self.output)
+        browser.login(self.server)
+        return browser
+
+    def __getitem__(self, user: str) -> "Browser":
+        browser = self.browsers[user]
+        if browser.dead:
+            browser.quit()
+            browser = self.browsers[user] = self._start(user)
+        return browser
+
+    def pages(self) -> List["Page"]:
+        return [page for browser in self.browsers.values() for page in browser.pages]
+
+    def reset(self) -> None:
+        for browser in self.browsers.values():
+            browser.close_pages()
+            browser.pages.clear()
+
+    def quit(self) -> None:
+        for browser in self.browsers.values():
+            browser.quit()
+
+
+@pytest.fixture(scope="session")
+def people_pool(servers: List["Server"], output: str) -> Iterator[People]:
+    people = People(servers[0], output)
+    yield people
+    people.quit()
+
+
+@pytest.fixture
+def people(people_pool: People) -> Iterator[People]:
+    yield people_pool
+    people_pool.reset()
 
 
 T = TypeVar("T")

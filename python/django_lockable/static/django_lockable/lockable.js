@@ -23,7 +23,10 @@
  * asks "Still editing?", and continueEditing() (or any input) renews it.
  * The client never shows "editing" past the lease its last heartbeat could
  * have earned: without an answer within replyTimeout it drops the socket and
- * reconnects, and at the lease's end it turns "lost" by itself.
+ * reconnects, and leaseMargin before the lease's end (by its own clock,
+ * counted from when it sent that heartbeat) it turns "lost" by itself, on a
+ * timer of its own, so that it is out before the server can hand the lock
+ * on.
  *
  *   import { LockClient } from "/static/django_lockable/lockable.js";
  *   const lock = new LockClient({
@@ -72,6 +75,7 @@ export const DEFAULTS = Object.freeze({
     replyTimeout: null,        // null: heartbeatInterval
     idleTimeout: 10 * 60000,   // without input for this long, stop renewing
     warnBefore: 60000,         // ask "Still editing?" this long before the lease ends
+    leaseMargin: null,         // null: ttl / 10, at most 1 s
     reconnectMin: 500,
     reconnectMax: 10000,
     activityEvents: ["keydown", "pointerdown", "mousemove", "wheel", "touchstart", "input", "focus"],
@@ -105,6 +109,7 @@ export class LockClient {
         this.replyTimeout = o.replyTimeout ?? this.heartbeatInterval;
         this.idleTimeout = o.idleTimeout;
         this.warnBefore = o.warnBefore;
+        this.leaseMargin = o.leaseMargin ?? Math.min(1000, o.ttl / 10);
         this.reconnectMin = o.reconnectMin;
         this.reconnectMax = o.reconnectMax;
         this.options = o;
@@ -121,6 +126,7 @@ export class LockClient {
         this._stopped = false;
         this._started = false;
         this._reconnectTimer = null;
+        this._deadlineTimer = null;
         this._ticker = null;
         this._onActivity = () => this._activity();
         this._onOnline = () => this._reconnectNow();
@@ -152,6 +158,7 @@ export class LockClient {
         window.removeEventListener("online", this._onOnline);
         clearInterval(this._ticker);
         clearTimeout(this._reconnectTimer);
+        clearTimeout(this._deadlineTimer);
         const ws = this._ws;
         this._ws = null;
         if (ws && ws.readyState === 1) {
@@ -243,6 +250,13 @@ export class LockClient {
         this._setWarning(holding && !active && this._deadline !== null && now >= this._deadline - this.warnBefore);
     }
 
+    _setDeadline(deadline) {
+        this._deadline = deadline;
+        // The periodic tick may be late: end the lease on a timer of its own.
+        clearTimeout(this._deadlineTimer);
+        this._deadlineTimer = setTimeout(() => this._tick(), Math.max(0, deadline - monotonic()) + 1);
+    }
+
     _activity() {
         const now = monotonic();
         const wasIdle = !this._active(now);
@@ -276,7 +290,7 @@ export class LockClient {
             if (message.type === "status" && message.uid === this.uid) {
                 this._backoff = this.reconnectMin;
                 if ((message.state === EDITING || message.state === WAITING) && this._lastSent !== null) {
-                    this._deadline = this._lastSent + this.ttl;
+                    this._setDeadline(this._lastSent + this.ttl - this.leaseMargin);
                 }
                 this._transition(STATUS, message);
             } else if (message.type === "error") {

@@ -20,6 +20,7 @@ const join = document.getElementById("join");
 const warning = document.getElementById("idle-warning");
 const idleLeft = document.getElementById("idle-left");
 const names = JSON.parse(document.getElementById("user-names").textContent);
+let countdown = null;
 
 // Every state the page showed, with the time: tests check that no two pages
 // ever showed "editing" at once.
@@ -68,7 +69,15 @@ const lock = new LockClient({
     onWarning(show, info) {
         warning.hidden = !show;
         body.dataset.lockWarning = show ? "idle" : "";
-        if (show && info.msLeft !== null) idleLeft.textContent = `in ${Math.ceil(info.msLeft / 1000)} s`;
+        clearInterval(countdown);
+        if (show && info.msLeft !== null) {
+            const end = Date.now() + info.msLeft;
+            const tick = () => {
+                idleLeft.textContent = `in ${Math.max(0, Math.ceil((end - Date.now()) / 1000))} s`;
+            };
+            tick();
+            countdown = setInterval(tick, 500);
+        }
     },
     onError(message) {
         saveMessage.textContent = message;
