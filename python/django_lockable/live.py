@@ -370,6 +370,8 @@ class LockSession:
         self.ended = False
         self.unavailable = False
         """True once the socket was closed because the database was unreachable."""
+        self.gone = False
+        """True once a send failed: the connection was cut."""
         self.last_message: Optional[Dict[str, Any]] = None
         self._mutex = asyncio.Lock()
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -572,13 +574,19 @@ class LockSession:
     async def _send(self, message: Dict[str, Any], reply: bool = False) -> None:
         """Send a message; a status the client already has is not sent again,
         unless it answers the client (a heartbeat always gets its reply)."""
-        if self.ended:
+        if self.ended or self.gone:
             return
         if message.get("type") == "status":
             if message == self.last_message and not reply:
                 return
             self.last_message = message
-        await self._send_to_client(message)
+        try:
+            await self._send_to_client(message)
+        except Exception as exc:  # the server's own class: autobahn's Disconnected under Daphne
+            # The client is gone (its connection cut); the server tells the
+            # consumer so in a moment, and end() releases then.
+            self.gone = True
+            logger.info("lock session of %s on %r: the socket is gone (%s)", self.owner, self.uid, exc)
 
     async def _unavailable(self) -> None:
         """The database cannot be reached: close with 1013, giving nothing up."""
