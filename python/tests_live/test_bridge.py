@@ -199,3 +199,33 @@ def test_a_postgres_restart_closes_sockets_with_1013_and_gives_nothing_up(cluste
         run(body, timeout=120)
     finally:
         connections.close_all()  # this thread's connection did not survive the restart
+
+
+def test_a_send_to_a_cut_connection_does_not_stop_the_release(users, document, superuser):
+    """The server raises when a session writes to a connection that was cut
+    (autobahn's Disconnected under Daphne); the session must survive it, so
+    that the disconnect that follows releases the lock."""
+    uid = document.lock_uid
+
+    async def body():
+        bridge = NotificationBridge.from_settings()
+        sent: List[Dict[str, Any]] = []
+
+        async def send(message: Dict[str, Any]) -> None:
+            if sent:
+                raise ConnectionError("Attempt to send on a closed protocol")
+            sent.append(message)
+
+        async def close(code: int) -> None:
+            raise AssertionError("not closed by the session")
+
+        alice = LockSession(owner_for(users["alice"]), send=send, close=close, bridge=bridge)
+        await alice.handle({"action": "lock", "uid": uid})
+        assert sent[0]["state"] == "editing"
+        await alice.handle({"action": "heartbeat"})  # its reply cannot be sent
+        assert alice.gone
+        await alice.end()
+        assert superuser.holder(uid) is None
+        await bridge.close()
+
+    run(body)
