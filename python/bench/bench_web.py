@@ -34,6 +34,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -226,23 +227,28 @@ def cpu_seconds(pids: List[int]) -> Dict[int, float]:
     return found
 
 
-def with_children(pid: int) -> List[int]:
-    """pid and its children (a postmaster and its backends)."""
-    found = [pid]
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a postmaster and its backends: its own, those of the
+    backends it has reaped (cutime, cstime), and those of the live ones."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid:
+            total += sum(int(value) for value in fields[11:15]) / ticks
+        elif int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def cpu_used(before: Dict[int, float], after: Dict[int, float]) -> float:
-    """CPU seconds used between two readings (processes that ended between
-    them are not counted: the site's connections persist)."""
+    """CPU seconds used between two readings of the same processes."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
@@ -259,13 +265,16 @@ async def main(args: argparse.Namespace) -> int:
         bench.clients.append(Client(bench, number, user_id, key, uid))
     started_wall = time.time()
     daphne_before = cpu_seconds([args.daphne_pid])
-    postgres_before = cpu_seconds(with_children(args.postmaster_pid))
+    postgres_before = tree_cpu_seconds(args.postmaster_pid)
+    client_before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.monotonic()
     until = start + args.seconds
     await asyncio.gather(*(client.run(until) for client in bench.clients))
     wall = time.monotonic() - start
     daphne_cpu = cpu_used(daphne_before, cpu_seconds([args.daphne_pid]))
-    postgres_cpu = cpu_used(postgres_before, cpu_seconds(with_children(args.postmaster_pid)))
+    postgres_cpu = tree_cpu_seconds(args.postmaster_pid) - postgres_before
+    client_after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (client_after.ru_utime - client_before.ru_utime) + (client_after.ru_stime - client_before.ru_stime)
     # Let silent clients' last messages and the servers settle before reading grants.
     await asyncio.sleep(0.5)
 
@@ -316,7 +325,8 @@ async def main(args: argparse.Namespace) -> int:
 | lease expiry → `editing`, p50 / p99 / max | {ms(expiry_from_expiry, 0.5)} / {ms(expiry_from_expiry, 0.99)} / {ms(expiry_from_expiry, 1.0)} | within 1 s |
 | double editors | {len(figures.double_editors)} | 0: **{'MET' if met_double else 'NOT MET'}** |
 | Daphne CPU | {daphne_cpu:.1f} s in {wall:.0f} s: {100 * daphne_cpu / wall:.0f}% of one core | |
-| PostgreSQL CPU (all backends) | {postgres_cpu:.1f} s: {100 * postgres_cpu / wall:.0f}% of one core | |
+| PostgreSQL CPU (postmaster and every backend) | {postgres_cpu:.1f} s: {100 * postgres_cpu / wall:.0f}% of one core | |
+| the bench's own clients' CPU (same machine) | {client_cpu:.1f} s: {100 * client_cpu / wall:.0f}% of one core | |
 | messages to clients, lost, closes by code | {figures.messages}, {figures.lost}, {closes} | |
 | client errors | {len(figures.errors)} | |
 """)

@@ -508,7 +508,7 @@ class LockSession:
                 except DatabaseUnavailable:
                     await self._unavailable()
                     return
-                except DatabaseError:
+                except Exception:  # a task of its own: nobody else would see it
                     logger.exception("lock session of %s on %r: a look failed", self.owner, self.uid)
 
     async def recheck(self) -> None:

@@ -126,6 +126,7 @@ export class LockClient {
         this._stopped = false;
         this._started = false;
         this._reconnectTimer = null;
+        this._connectedAt = null;
         this._deadlineTimer = null;
         this._ticker = null;
         this._onActivity = () => this._activity();
@@ -238,6 +239,10 @@ export class LockClient {
             this._drop();  // the network is gone, whatever the socket says
             return;
         }
+        if (this._ws && this._ws.readyState === 0 && now - this._connectedAt > this.replyTimeout + 5000) {
+            this._drop();  // a handshake that hangs
+            return;
+        }
         if (holding && this._deadline !== null && now >= this._deadline) {
             this._setWarning(false);
             this._transition("leaseEnded");
@@ -273,6 +278,7 @@ export class LockClient {
         const Impl = this.options.WebSocket ?? window.WebSocket;
         const ws = new Impl(websocketURL(this.url));
         this._ws = ws;
+        this._connectedAt = monotonic();
         this._awaitingSince = null;
         ws.onopen = () => {
             if (ws !== this._ws) return;
