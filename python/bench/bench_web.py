@@ -316,7 +316,7 @@ async def main(args: argparse.Namespace) -> int:
     print(f"""
 | figure | value | target |
 |---|---|---|
-| clients, documents, duration | {args.clients} on {args.documents} documents, {wall:.0f} s, one Daphne process, ttl {args.ttl:g} s | |
+| clients, documents, duration | {args.clients} on {args.documents} documents, {args.seconds:g} s of traffic ({wall:.0f} s with the arrivals and the last departures), one Daphne process, ttl {args.ttl:g} s | |
 | joins / clean leaves / silent vanishings / cut connections | {figures.joins} / {figures.leaves} / {figures.silent} / {figures.cut} | |
 | grants (database) | {len(rows)} | |
 | hand-offs delivered | {len(on_release) + len(on_expiry)} ({len(on_release)} on release, {len(on_expiry)} on expiry; {unmatched} not matched to a grant) | |
