@@ -337,7 +337,10 @@ class NotificationBridge:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if node is self.primary:
-                        await self._discover(conn)
+                        try:
+                            await self._discover(conn)
+                        except psycopg.DatabaseError as exc:  # keep listening here, without the nodes
+                            logger.warning("cannot read the Citus nodes through %s: %s", node.name, exc)
                     if listener is not None:
                         listener.connected = True
                         listener.connections += 1
