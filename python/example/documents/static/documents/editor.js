@@ -35,6 +35,7 @@ function render(state, status) {
     body.dataset.lockState = state;
     body.dataset.lockPosition = state === WAITING && status ? String(status.position) : "";
     window.lockHistory.push({ state, position: status ? status.position : null, at: Date.now() });
+    if (window.lockHistory.length > 1000) window.lockHistory.splice(0, 500);  // a page left open for days
     banner.className = `banner ${state}`;
     join.hidden = state !== LOST;
     const editable = state === EDITING || state === LOST || state === CONNECTING;
