@@ -3,20 +3,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
 
-from django_lockable._core import peek_many
-
 from .models import Document
 
 
 @login_required
 def document_list(request):
-    """Every document, with who edits it now (one query for all locks)."""
+    """Every document, with who edits it now and how many wait."""
     documents = list(Document.objects.all())
-    locks = peek_many([document.lock_uid for document in documents])
-    users = get_user_model().objects.in_bulk([status.user_id for status in locks.values() if status.user_id])
+    locks = {document.pk: document.lock_status() for document in documents}
+    users = get_user_model().objects.in_bulk([status.user_id for status in locks.values() if status])
     rows = []
     for document in documents:
-        status = locks.get(document.lock_uid)
+        status = locks[document.pk]
         editor = users.get(status.user_id) if status else None
         rows.append({"document": document, "editor": editor, "waiters": status.waiters if status else 0})
     return render(request, "documents/list.html", {"rows": rows})
