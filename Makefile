@@ -48,7 +48,7 @@ include $(PGXS)
 # --enable-depend: rebuild every object when any of our headers changes.
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test demo bench stress print-regress print-isolation
+.PHONY: test demo bench stress demo-web bench-web print-regress print-isolation
 
 # The two README commands: each installs what is missing, builds, installs,
 # runs on a throwaway cluster and cleans up after itself.
@@ -63,6 +63,14 @@ bench:
 
 stress:
 	test/run.sh stress
+
+# django-lockable's live editing: the example site on 127.0.0.1:8000 (Ctrl-C
+# stops it), and its websocket load bench.
+demo-web:
+	test/run.sh demo-web
+
+bench-web:
+	test/run.sh bench-web
 
 # Used by test/run.sh, so the suite lists live in one place.
 print-regress:

@@ -102,3 +102,87 @@ StopCluster() {
     rm -rf "$CLUSTER_DIR"
     CLUSTER_DIR=
 }
+
+# ---- django-lockable's example site (python/example), for "make demo-web",
+# "make bench-web" and test/suites/85-live-editing.sh.
+#
+#   FreePort                 a loopback TCP port nobody listens on now
+#   ExampleDatabase DB ROLE [example_setup options...]
+#                            on the running cluster: the ordinary role ROLE
+#                            owns database DB, the superuser creates lockable
+#                            there, the site migrates as ROLE and gets its
+#                            users (alice, bob, carol; password lockable) and
+#                            documents
+#   ExampleManage DB ROLE ARGS...
+#                            the site's manage.py as ROLE on DB
+#   StartDaphne PORT LOG DB ROLE [NAME=VALUE...]
+#                            serve the site on 127.0.0.1:PORT in the
+#                            background (Debian's daphne), with these extra
+#                            environment variables; returns once it answers;
+#                            its pid is appended to DAPHNE_PIDS
+#   StopDaphnes              stop the servers StartDaphne started, by pid
+
+EXAMPLE_PYTHONPATH="$LOCKABLE_TOP/python/example:$LOCKABLE_TOP/python"
+DAPHNE_PIDS=()
+
+FreePort() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+ExampleManage() {
+    local db=$1 role=$2
+    shift 2
+    PGDATABASE=$db PGUSER=$role PYTHONDONTWRITEBYTECODE=1 \
+        /usr/bin/python3 "$LOCKABLE_TOP/python/example/manage.py" "$@"
+}
+
+ExampleDatabase() {
+    local db=$1 role=$2
+    shift 2
+    psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN" \
+        -c "CREATE DATABASE $db OWNER $role"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION lockable"
+    ExampleManage "$db" "$role" migrate --verbosity 0
+    ExampleManage "$db" "$role" example_setup "$@"
+}
+
+StartDaphne() {
+    local port=$1 log=$2 db=$3 role=$4 pid _
+    shift 4
+    # A session of its own: a Ctrl-C meant for the script does not reach it.
+    env "$@" PGDATABASE="$db" PGUSER="$role" PYTHONPATH="$EXAMPLE_PYTHONPATH" \
+        DJANGO_SETTINGS_MODULE=example_site.settings PYTHONDONTWRITEBYTECODE=1 \
+        setsid daphne -b 127.0.0.1 -p "$port" example_site.asgi:application >"$log" 2>&1 &
+    pid=$!
+    DAPHNE_PIDS+=("$pid")
+    for _ in $(seq 300); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$log" >&2
+            echo "daphne on port $port exited" >&2
+            return 1
+        fi
+        /usr/bin/python3 - "$port" <<'PY' && return 0
+import sys, urllib.request
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/accounts/login/", timeout=2)
+except OSError:
+    sys.exit(1)
+PY
+        sleep 0.2
+    done
+    echo "daphne on port $port did not answer within a minute; see $log" >&2
+    return 1
+}
+
+StopDaphnes() {
+    local pid _
+    for pid in "${DAPHNE_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || continue
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    DAPHNE_PIDS=()
+}

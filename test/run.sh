@@ -5,6 +5,10 @@
 #   test/run.sh demo    the scripted two-user session of the README
 #   test/run.sh bench   the benchmark harness, test/bench/run.sh
 #   test/run.sh stress  the long mutual-exclusion hammer, test/stress/run.sh
+#   test/run.sh demo-web   django-lockable's example site, live, on
+#                          127.0.0.1:8000 (python/example/demo-web.sh)
+#   test/run.sh bench-web  the live-editing load bench: websocket clients
+#                          against one Daphne (python/bench/bench-web.sh)
 #
 # "test" runs pg_regress (sql/, expected/), the isolation specs
 # (test/isolation/), then every executable test/suites/*.sh in name order.
@@ -93,8 +97,18 @@ stress)
     BuildAndInstall
     exec test/stress/run.sh "${@:2}"
     ;;
+demo-web)
+    EnsureServer
+    BuildAndInstall
+    exec python/example/demo-web.sh
+    ;;
+bench-web)
+    EnsureServer
+    BuildAndInstall
+    exec python/bench/bench-web.sh "${@:2}"
+    ;;
 *)
-    echo "usage: $0 test|demo|bench|stress" >&2
+    echo "usage: $0 test|demo|bench|stress|demo-web|bench-web" >&2
     exit 2
     ;;
 esac

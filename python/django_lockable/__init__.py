@@ -3,7 +3,8 @@ for Django, on the lockable PostgreSQL extension.
 
 The low-level API (this module) calls the extension's functions; see
 ``django_lockable.models``, ``.operations``, ``.drf``, ``.urls`` and
-``.admin`` for the rest.  Importing this module imports no models, so it
+``.admin`` for the rest, and ``.channels`` (with ``.live`` and
+``.notifications``) for live editing over websockets.  Importing this module imports no models, so it
 is safe in settings and app configs.
 """
 from ._core import (

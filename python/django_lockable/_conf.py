@@ -20,12 +20,21 @@ LOCKABLE_LOCK_PERMISSION   None             callable ``(request, uid) ->
                                             this request lock uid? None: any
                                             authenticated user
 LOCKABLE_DATABASE          "default"        database alias of the REST view,
-                                            ``Mutex``, ``writing_as`` and
-                                            ``lockable_sweep``
+                                            ``Mutex``, ``writing_as``,
+                                            ``lockable_sweep`` and the live
+                                            editing consumer
+LOCKABLE_LISTEN_DATABASE   None             database alias whose connection
+                                            parameters the notification
+                                            bridge listens with; None: as
+                                            ``LOCKABLE_DATABASE``
+LOCKABLE_LISTEN_NODES      ()               further PostgreSQL nodes to
+                                            listen on: dicts of libpq
+                                            parameters (or conninfo strings)
+                                            over the listen database's own
 =========================  ===============  ==================================
 """
 from datetime import timedelta
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -39,6 +48,8 @@ DEFAULTS = {
     "MAX_TTL": timedelta(seconds=600),
     "LOCK_PERMISSION": None,
     "DATABASE": "default",
+    "LISTEN_DATABASE": None,
+    "LISTEN_NODES": (),
 }
 
 
@@ -112,6 +123,41 @@ class LockableSettings:
         if not isinstance(value, str):
             raise ImproperlyConfigured(f"LOCKABLE_DATABASE must be a database alias, not {value!r}")
         return value
+
+    @property
+    def LISTEN_DATABASE(self) -> str:
+        """The alias whose connection parameters the notification bridge uses."""
+        value = self._raw("LISTEN_DATABASE")
+        if value is None:
+            return self.DATABASE
+        if not isinstance(value, str):
+            raise ImproperlyConfigured(f"LOCKABLE_LISTEN_DATABASE must be a database alias, not {value!r}")
+        return value
+
+    @property
+    def LISTEN_NODES(self) -> Tuple[Dict[str, Any], ...]:
+        """Further nodes to listen on, each a dict of libpq parameters that
+        override the listen database's own (a conninfo string is parsed)."""
+        value = self._raw("LISTEN_NODES")
+        if value is None:
+            return ()
+        if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
+            raise ImproperlyConfigured(
+                f"LOCKABLE_LISTEN_NODES must be a list of dicts or conninfo strings, not {value!r}")
+        nodes = []
+        for node in value:
+            if isinstance(node, str):
+                from psycopg.conninfo import conninfo_to_dict
+
+                try:
+                    node = conninfo_to_dict(node)
+                except Exception as exc:  # psycopg.ProgrammingError for a bad conninfo
+                    raise ImproperlyConfigured(f"LOCKABLE_LISTEN_NODES: bad conninfo {node!r}: {exc}") from exc
+            if not isinstance(node, dict) or not all(isinstance(key, str) for key in node):
+                raise ImproperlyConfigured(
+                    f"LOCKABLE_LISTEN_NODES: a node is a dict of libpq parameters, not {node!r}")
+            nodes.append(dict(node))
+        return tuple(nodes)
 
 
 lockable_settings = LockableSettings()

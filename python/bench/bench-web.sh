@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# python/bench/bench-web.sh: the live-editing load bench, behind "make
+# bench-web" (test/run.sh bench-web builds and installs lockable first).
+#
+#   bench-web.sh [--clients N] [--documents N] [--seconds S] [--ttl S]
+#
+# A throwaway cluster with track_commit_timestamp on; the example site's
+# database with N extra users (user0 ...) and the documents; an AFTER
+# trigger on lockable.locks (the kind a DBA may add, see the README's
+# Maintenance) records every grant in bench.grants, so that the commit time
+# of each grant can be read with pg_xact_commit_timestamp; one Daphne
+# process; then python/bench/bench_web.py drives the clients and prints a
+# Markdown table.  Defaults: 200 clients on 20 documents for 60 s, leases of
+# 6 s.  Exits non-zero if a target (p99 <= 100 ms, no double editor) is not
+# met.
+source "$(dirname "$0")/../../test/lib.sh"
+EnsurePackages python3 python3-django python3-djangorestframework python3-django-channels daphne \
+    python3-psycopg python3-psycopg2 python3-websockets
+PG_BINDIR=${PG_BINDIR:-$("$PG_CONFIG" --bindir)}
+export PG_BINDIR
+
+clients=200
+documents=20
+seconds=60
+ttl=6
+while [ $# -gt 0 ]; do
+    case $1 in
+    --clients) clients=$2; shift 2 ;;
+    --documents) documents=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --ttl) ttl=$2; shift 2 ;;
+    *) echo "usage: $0 [--clients N] [--documents N] [--seconds S] [--ttl S]" >&2; exit 2 ;;
+    esac
+done
+
+StartCluster "track_commit_timestamp = on" "max_connections = 300"
+trap 'StopDaphnes; StopCluster' EXIT
+db=lockable_bench_web
+role=lockable_bench_web
+ExampleDatabase "$db" "$role" --documents "$documents" --extra-users "$clients" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<'SQL'
+CREATE SCHEMA bench;
+CREATE TABLE bench.grants (
+    uid text NOT NULL,
+    owner text NOT NULL,
+    token bigint NOT NULL,
+    previous_owner text,
+    previous_expires timestamptz,
+    at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+-- Runs inside lockable's functions, with search_path pg_catalog, pg_temp.
+CREATE FUNCTION bench.record_grant() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.owner IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.token IS DISTINCT FROM OLD.token) THEN
+        INSERT INTO bench.grants (uid, owner, token, previous_owner, previous_expires)
+        VALUES (NEW.uid, NEW.owner, NEW.token,
+                CASE WHEN TG_OP = 'UPDATE' THEN OLD.owner END,
+                CASE WHEN TG_OP = 'UPDATE' THEN OLD.expires_at END);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER record_grant AFTER INSERT OR UPDATE OF owner, token ON lockable.locks
+    FOR EACH ROW EXECUTE FUNCTION bench.record_grant();
+SQL
+first=$(psql -X -At -d "$db" -c "SELECT min(id) FROM documents_document")
+
+port=$(FreePort)
+log=$(mktemp /tmp/lockable-bench-web-daphne.XXXXXX.log)
+StartDaphne "$port" "$log" "$db" "$role" EXAMPLE_LOCK_TTL="$ttl"
+postmaster=$(head -1 "$CLUSTER_DIR/data/postmaster.pid")
+
+Say "live editing under load: $clients websocket clients on $documents documents, $seconds s"
+set +e
+PGDATABASE=$db PGUSER=$role PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$LOCKABLE_TOP/python/bench/bench_web.py" \
+    --port "$port" --clients "$clients" --documents "$documents" --first-document "$first" \
+    --seconds "$seconds" --ttl "$ttl" --daphne-pid "${DAPHNE_PIDS[0]}" --postmaster-pid "$postmaster" \
+    --superuser-dsn "host=$PGHOST port=$PGPORT dbname=$db user=$PGUSER"
+rc=$?
+set -e
+errors=$(grep -c -E "Traceback|ERROR" "$log" || true)
+echo "Daphne log: $errors tracebacks or errors ($log)"
+[ "$errors" -eq 0 ] && rm -f "$log"
+exit $rc

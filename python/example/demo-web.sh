@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# python/example/demo-web.sh: the example documents site, live, behind
+# "make demo-web" (test/run.sh demo-web builds and installs lockable first).
+#
+# A throwaway cluster (the server runs as the postgres OS user), a database
+# owned by an ordinary role, migrated, with users alice, bob and carol
+# (password "lockable") and a few documents; Daphne serves the site on
+# 127.0.0.1:8000 (DEMO_WEB_PORT to change it), and pages of
+# http://localhost:8000 and http://127.0.0.1:8000 may open its websocket.
+# Ctrl-C stops Daphne and removes the cluster.
+source "$(dirname "$0")/../../test/lib.sh"
+EnsurePackages python3 python3-django python3-djangorestframework python3-django-channels daphne \
+    python3-psycopg python3-psycopg2
+PG_BINDIR=${PG_BINDIR:-$("$PG_CONFIG" --bindir)}
+export PG_BINDIR
+
+port=${DEMO_WEB_PORT:-8000}
+if ! /usr/bin/python3 -c 'import socket, sys; socket.create_server(("127.0.0.1", int(sys.argv[1]))).close()' \
+    "$port" 2>/dev/null; then
+    echo "port $port on 127.0.0.1 is taken: stop what listens there, or set DEMO_WEB_PORT" >&2
+    exit 1
+fi
+
+StartCluster
+trap 'StopDaphnes; StopCluster' EXIT
+trap 'echo; echo "stopping"; exit 0' INT TERM
+
+db=lockable_example
+role=lockable_example
+Say "the example site's database: $db, owned by role $role"
+ExampleDatabase "$db" "$role"
+StartDaphne "$port" "$CLUSTER_DIR/daphne.log" "$db" "$role"
+
+Say "the example documents site is up"
+cat <<EOF
+Open http://localhost:$port/ in two browsers (or a normal and a private
+window), log in as alice, bob or carol (password: lockable), and open the
+same document in both: the first edits, the second waits in line and is let
+in, without reloading, as soon as the first closes the tab, loses the
+network, or stays idle (the page asks "Still editing?" first).
+
+Watch the locks and the line change while you click, in psql:
+
+PGHOST=$PGHOST PGPORT=$PGPORT PGDATABASE=$db
+
+  PGHOST=$PGHOST PGPORT=$PGPORT PGDATABASE=$db psql -U postgres \\
+      -c 'TABLE lockable.active_locks' -c 'TABLE lockable.lock_queue'
+
+Server log: $CLUSTER_DIR/daphne.log
+Ctrl-C stops everything and removes the cluster.
+EOF
+wait "${DAPHNE_PIDS[0]}"

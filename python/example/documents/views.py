@@ -1,0 +1,45 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, render
+
+from .models import Document
+
+
+@login_required
+def document_list(request):
+    """Every document, with who edits it now and how many wait."""
+    documents = list(Document.objects.all())
+    locks = {document.pk: document.lock_status() for document in documents}
+    users = get_user_model().objects.in_bulk([status.user_id for status in locks.values() if status])
+    rows = []
+    for document in documents:
+        status = locks[document.pk]
+        editor = users.get(status.user_id) if status else None
+        rows.append({"document": document, "editor": editor, "waiters": status.waiters if status else 0})
+    return render(request, "documents/list.html", {"rows": rows})
+
+
+@login_required
+def document_editor(request, pk):
+    """The editor: the form as it is now, and the live lock (lockable.js)."""
+    document = get_object_or_404(Document, pk=pk)
+    # Test and demo knobs: ?idle=<s>&warn=<s> shorten the page's idle timeout and warning.
+    idle = _seconds(request.GET.get("idle"), settings.EXAMPLE_IDLE_TIMEOUT)
+    warn = _seconds(request.GET.get("warn"), settings.EXAMPLE_WARN_BEFORE)
+    names = {user.pk: user.get_username() for user in get_user_model().objects.all()}
+    return render(request, "documents/editor.html", {
+        "document": document,
+        "lock_ttl_ms": int(settings.LOCKABLE_TTL * 1000),
+        "idle_timeout_ms": int(idle * 1000),
+        "warn_before_ms": int(warn * 1000),
+        "user_names": names,
+    })
+
+
+def _seconds(value, default):
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return default
+    return seconds if 0 < seconds < 86400 else default
