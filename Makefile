@@ -6,6 +6,7 @@ MODULE_big = lockable
 OBJS = \
 	src/lockable.o \
 	src/trust.o \
+	src/citus.o \
 	src/table_write.o \
 	src/lock_table.o \
 	src/queue.o \

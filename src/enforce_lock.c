@@ -50,6 +50,13 @@
  * checks read theirs, and the column's output function and everything else
  * run as the writer.
  *
+ * Citus.  A table that Citus distributes is refused (0A000) when the
+ * trigger is installed and when it fires: its rows are written on the
+ * workers that hold their shards, and the trigger there would look the
+ * lock up in a lockable.locks that does not hold the coordinator's locks,
+ * letting every write through.  version_check needs no lock and works on
+ * distributed and reference tables.
+ *
  * Caching.  The column number, output function, prefix and mode are worked
  * out once per trigger (trigger_cache.c); the verification of lockable.locks
  * is cached by trust.c until the table changes.
@@ -81,6 +88,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "lock_table.h"
 
 /* What enforce_lock knows about one trigger (see trigger_cache.c). */
@@ -217,6 +225,29 @@ CheckLockPrefix(const char *prefix)
 						   len, LOCKABLE_MAX_NAME_BYTES)));
 }
 
+/*
+ * CheckNotCitusTable
+ *		Refuse (0A000) a table that Citus distributes, or a shard of one.
+ *		The trigger fires where the shard is, on a worker, and would look
+ *		the row's lock up in that node's own lockable.locks, which does not
+ *		hold the locks taken on the coordinator: every write would pass.
+ *		Used when the trigger is installed and when its cache entry is
+ *		filled (once per relcache generation of the table).
+ */
+void
+CheckNotCitusTable(Relation rel)
+{
+	Oid			citustable = CitusTableOf(rel);
+
+	if (OidIsValid(citustable))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("enforce_lock cannot protect table \"%s\", which is distributed by Citus",
+						get_rel_name(citustable)),
+				 errdetail("Its rows are written on the nodes that hold their shards, where the locks taken on the coordinator cannot be seen."),
+				 errhint("Use lockable.version_check() on distributed tables, or keep the table local on the coordinator.")));
+}
+
 /*---- The checks ----*/
 
 /*
@@ -270,6 +301,7 @@ ReadEnforceArguments(TriggerCacheEntry *header, TriggerData *trigdata)
 				 errhint("The first argument of the enforce_lock trigger names the column whose value names the row's lock.")));
 
 	CheckLockColumnType(attr->atttypid, colname, RelationGetRelationName(rel));
+	CheckNotCitusTable(rel);
 
 	if (strcmp(mode, "required") != 0 && strcmp(mode, "if_locked") != 0)
 		ereport(ERROR,

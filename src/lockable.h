@@ -80,6 +80,7 @@ extern TriggerCacheEntry *LookupTriggerCache(HTAB **cache, const char *name,
 extern void CheckLockColumnType(Oid typid, const char *colname,
 								const char *relname);
 extern void CheckLockPrefix(const char *prefix);
+extern void CheckNotCitusTable(Relation rel);
 
 /* A column of one of the extension's tables, as its scripts create it. */
 typedef struct ExpectedColumn

@@ -27,6 +27,7 @@
 #include "lockable.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -316,6 +317,12 @@ enable_lock_enforcement(PG_FUNCTION_ARGS)
 	CheckLockColumnType(get_atttype(relid, attnum), colname,
 						get_rel_name(relid));
 	CheckLockPrefix(prefix);
+	{
+		Relation	rel = relation_open(relid, NoLock);	/* locked above */
+
+		CheckNotCitusTable(rel);
+		relation_close(rel, NoLock);
+	}
 
 	SPI_connect();
 	DropLockableTrigger(relid, qualified, ENFORCE_TRIGGER_NAME);

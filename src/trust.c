@@ -17,6 +17,8 @@
  *	- the table is a member of extension "lockable", lives in its schema,
  *	  is a plain heap table (not partitioned, not foreign) and has exactly
  *	  the columns, with the types, the extension's scripts gave it;
+ *	- it is not a Citus table (citus.c): distributed, its rows would live
+ *	  in shards on other nodes, out of the functions' reach;
  *	- it has no enabled BEFORE ROW trigger (table_write.c).
  *
  * Invariant: a relation OID in the trusted cache passed these checks, and
@@ -59,6 +61,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "table_write.h"
 
 /* Relations verified since their last relcache invalidation. */
@@ -257,6 +260,13 @@ TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("relation \"%s\" is not a heap table", relname),
 					 errdetail("The lock functions read and write it as a plain table with the heap access method.")));
+
+		if (OidIsValid(CitusTableOf(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s\" is distributed by Citus", relname),
+					 errdetail("The lock functions read and write the table on the node they run on; Citus keeps its rows in shards, so every call would miss its uid's row."),
+					 errhint("Keep the extension's tables local on the coordinator: drop the extension and create it again, and do not distribute its tables.")));
 	}
 
 	/* Cheap enough to do every time: a name comparison per column. */
