@@ -770,21 +770,17 @@ Verdict() {
 
 TARGETS_MET=0
 TARGETS_TOTAL=0
+# Target LABEL VALUE LIMIT [ge|le]: a row of the targets table, counted;
+# met when VALUE >= LIMIT (ge, the default) or VALUE <= LIMIT (le).
 Target() {
     local verdict
-    verdict=$(Verdict "$2" ge "$3")
+    verdict=$(Verdict "$2" "${4:-ge}" "$3")
     TARGETS_TOTAL=$((TARGETS_TOTAL + 1))
     [ "$verdict" = MET ] && TARGETS_MET=$((TARGETS_MET + 1))
     echo "| $1 | $2 | $verdict |"
 }
 
-TargetBelow() {
-    local verdict
-    verdict=$(Verdict "$2" le "$3")
-    TARGETS_TOTAL=$((TARGETS_TOTAL + 1))
-    [ "$verdict" = MET ] && TARGETS_MET=$((TARGETS_MET + 1))
-    echo "| $1 | $2 | $verdict |"
-}
+TargetBelow() { Target "$1" "$2" "$3" le; }
 
 #---- Main ----
 
