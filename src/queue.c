@@ -43,6 +43,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -181,7 +182,12 @@ DeformPlace(LineTable *line, HeapTuple tuple, Place *place)
 	memset(place, 0, sizeof(Place));
 	place->tuple = tuple;
 	heap_deform_tuple(tuple, tupdesc, values, nulls);
-	place->owner = DatumGetTextPP(values[COLUMN(PLACE_OWNER)]);
+	/*
+	 * A copy, not a pointer into the tuple: a hand-off names the head's
+	 * owner in the lock row and in its notification after the place's
+	 * tuple was deleted and freed.  UidRelease frees it.
+	 */
+	place->owner = (text *) datumCopy(values[COLUMN(PLACE_OWNER)], false, -1);
 	place->seq = DatumGetInt64(values[COLUMN(PLACE_SEQ)]);
 	place->ttl = *DatumGetIntervalP(values[COLUMN(PLACE_TTL)]);
 	place->queued_at = DatumGetTimestampTz(values[COLUMN(PLACE_QUEUED_AT)]);
@@ -255,8 +261,11 @@ void
 UidRelease(UidState *state)
 {
 	for (int i = 0; i < state->nplaces; i++)
+	{
 		if (state->places[i].tuple != NULL)
 			heap_freetuple(state->places[i].tuple);
+		pfree(state->places[i].owner);
+	}
 	if (state->places != NULL)
 		pfree(state->places);
 	state->places = NULL;
@@ -606,7 +615,8 @@ LineJoin(LockTable *locks, LineTable *line, UidState *state, text *owner,
 		palloc(sizeof(Place)) :
 		repalloc(state->places, sizeof(Place) * (state->nplaces + 1));
 	memset(&state->places[state->nplaces], 0, sizeof(Place));
-	state->places[state->nplaces].owner = owner;
+	state->places[state->nplaces].owner =
+		(text *) datumCopy(PointerGetDatum(owner), false, -1);
 	state->places[state->nplaces].seq = values.last_place;
 	state->places[state->nplaces].ttl = *ttl;
 	state->places[state->nplaces].queued_at = now;

@@ -78,7 +78,7 @@ typedef struct LineTable
 typedef struct Place
 {
 	HeapTuple	tuple;			/* a copy of the version read */
-	text	   *owner;
+	text	   *owner;			/* a copy of its own, freed by UidRelease */
 	int64		seq;
 	Interval	ttl;			/* the lease the waiter last asked for */
 	TimestampTz queued_at;

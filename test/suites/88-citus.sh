@@ -103,7 +103,7 @@ Expect "lockable's tables are local, not Citus tables" \
 Say "the hammers through the coordinator"
 perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --mode exclusion --clients 16 --uids 4 --seconds 10 --sweep ||
     Fail "exclusion hammer"
-perl "$LOCKABLE_TOP/test/reliability/queue_hammer.pl" --clients 16 --uids 4 --seconds 10 ||
+perl "$LOCKABLE_TOP/test/reliability/queue_hammer.pl" --clients 32 --uids 4 --seconds 15 --vanish 8 ||
     Fail "queue hammer"
 
 Say "version_check on a distributed table and on a reference table"
