@@ -293,10 +293,10 @@ TextEqual(const text *a, const text *b)
 /*
  * Announce
  *		Queue a notification on the lockable channel; PostgreSQL delivers it
- *		at commit and drops it on rollback.  Events that may let a waiter in
- *		also wake the uid's waiters at commit (wait.c), notify or not.  token < 0 and position <= 0 are
- *		left out of the payload; waiters is the length of the line after
- *		the event.
+ *		at commit and drops it on rollback.  Events that may let a waiter
+ *		in also wake the uid's waiters at commit (wait.c), notify or not.
+ *		token < 0 and position <= 0 are left out of the payload; waiters is
+ *		the length of the line after the event.
  */
 static void
 Announce(const char *event, text *uid, text *owner, int64 token,
