@@ -60,6 +60,9 @@ use strict;
 use warnings;
 
 use DBI;
+use FindBin;
+use lib $FindBin::Bin;
+use StorageCheck;
 use Getopt::Long;
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
@@ -469,35 +472,9 @@ for my $name (sort keys %check)
 }
 
 # The storage itself: every index agrees with the heap, and the heap is sane.
-my $amcheck = 'amcheck not installed';
-if ($dbh->selectrow_array(
-		q{SELECT count(*) FROM pg_available_extensions WHERE name = 'amcheck'}))
-{
-	$dbh->do('SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS amcheck');
-	my $indexes = $dbh->selectcol_arrayref(q{
-		SELECT indexrelid::regclass::text FROM pg_index
-		 WHERE indrelid = 'lockable.locks'::regclass ORDER BY 1});
-	for my $index (@$indexes)
-	{
-		my $ok = eval {
-			$dbh->do('SELECT bt_index_check(?::regclass, true)', undef, $index);
-			1;
-		};
-		next if $ok;
-		$violations++;
-		push @bad, "amcheck $index: " . ($dbh->errstr // $@);
-	}
-	my $heap = $dbh->selectall_arrayref(
-		q{SELECT blkno, offnum, msg FROM verify_heapam('lockable.locks')});
-	for my $row (@$heap)
-	{
-		$violations++;
-		push @bad, "verify_heapam: block $row->[0] offset $row->[1]: $row->[2]";
-	}
-	$amcheck = sprintf 'amcheck clean on %d indexes and the heap',
-	  scalar @$indexes if !grep { /^(amcheck|verify_heapam)/ } @bad;
-	$amcheck = 'amcheck found corruption' if grep { /^(amcheck|verify_heapam)/ } @bad;
-}
+my ($amcheck, @storage) = StorageCheck::Check($dbh, 'lockable.locks');
+$violations += @storage;
+push @bad, @storage;
 $dbh->disconnect;
 
 printf "hammer %s%s: clients=%d seconds=%g uids=%d ttl='%s' hold<=%gms\n",

@@ -46,6 +46,9 @@ use strict;
 use warnings;
 
 use DBI;
+use FindBin;
+use lib $FindBin::Bin;
+use StorageCheck;
 use Getopt::Long;
 use IO::Select;
 use POSIX qw(_exit);
@@ -415,38 +418,9 @@ for my $name (sort keys %check)
 	push @bad, "$name: $count";
 }
 
-my $amcheck = 'amcheck not installed';
-if ($dbh->selectrow_array(
-		q{SELECT count(*) FROM pg_available_extensions WHERE name = 'amcheck'}))
-{
-	$dbh->do('SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS amcheck');
-	my $indexes = $dbh->selectcol_arrayref(q{
-		SELECT indexrelid::regclass::text FROM pg_index
-		 WHERE indrelid IN ('lockable.locks'::regclass, 'lockable.places'::regclass)
-		 ORDER BY 1});
-	my $before = $violations;
-	for my $index (@$indexes)
-	{
-		next if eval {
-			$dbh->do('SELECT bt_index_check(?::regclass, true)', undef, $index);
-			1;
-		};
-		$violations++;
-		push @bad, "amcheck $index: " . ($dbh->errstr // $@);
-	}
-	for my $table ('lockable.locks', 'lockable.places')
-	{
-		for my $row (@{ $dbh->selectall_arrayref(
-			'SELECT blkno, offnum, msg FROM verify_heapam(?::regclass)', undef, $table) })
-		{
-			$violations++;
-			push @bad, "verify_heapam $table: block $row->[0] offset $row->[1]: $row->[2]";
-		}
-	}
-	$amcheck = $violations == $before
-	  ? sprintf('amcheck clean on %d indexes and both heaps', scalar @$indexes)
-	  : 'amcheck found corruption';
-}
+my ($amcheck, @storage) = StorageCheck::Check($dbh, 'lockable.locks', 'lockable.places');
+$violations += @storage;
+push @bad, @storage;
 $dbh->disconnect;
 
 printf "queue hammer: clients=%d seconds=%g uids=%d ttl=%dms heartbeat=%gms hold<=%gms vanish=%g%%\n",
