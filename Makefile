@@ -15,10 +15,11 @@ OBJS = \
 	src/trigger_cache.o \
 	src/version_check.o \
 	src/enforce_lock.o \
-	src/trigger_setup.o
+	src/trigger_setup.o \
+	src/distribute.o
 
 DATA = lockable--1.0.sql lockable--1.0--1.1.sql lockable--1.1--1.2.sql \
-	lockable--1.2.sql
+	lockable--1.2.sql lockable--1.2--1.3.sql lockable--1.3.sql
 PGFILEDESC = "lockable - lease locks with fencing tokens"
 
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.

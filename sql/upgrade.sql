@@ -2,8 +2,9 @@
 -- upgrade: ALTER EXTENSION lockable UPDATE from every released version
 -- gives the same extension as a fresh install of the newest, and keeps the
 -- locks and tokens that existed before it.  Released scripts are never
--- edited, so a fresh install (lockable--1.2.sql) and an update (1.0 -> 1.1
--- -> 1.2, or 1.1 -> 1.2) are independent ways to the same catalog.
+-- edited, so a fresh install (lockable--1.3.sql) and an update (1.0 -> 1.1
+-- -> 1.2 -> 1.3, 1.1 -> 1.2 -> 1.3, or 1.2 -> 1.3) are independent ways to
+-- the same catalog.
 --
 -- Each install gets a database of its own.  The catalog fingerprint, made
 -- by sql/upgrade_fingerprint.psql, covers every member object: its identity;
@@ -16,7 +17,7 @@
 --
 SELECT current_database() AS regression_db \gset
 
--- A fresh install of the default version, 1.2.
+-- A fresh install of the default version, 1.3.
 CREATE DATABASE lockable_upgrade_fresh;
 \c lockable_upgrade_fresh
 CREATE EXTENSION lockable;
@@ -85,14 +86,14 @@ UPDATE doc SET body = 'edit', version = 1 WHERE id = 1;
 RESET lockable.owner;
 SELECT id, body, version FROM doc;
 
--- An install of 1.1, with a table under enforcement, updated to 1.2.
+-- An install of 1.1, with a table under enforcement, updated to 1.3.
 CREATE DATABASE lockable_upgrade_from_1_1;
 \c lockable_upgrade_from_1_1
 CREATE EXTENSION lockable VERSION '1.1';
 CREATE TABLE doc (id integer PRIMARY KEY, body text);
 SELECT lockable.enable_lock_enforcement('doc', 'id', 'doc:');
 SELECT granted, owner FROM lockable.lock_acquire('doc:1', 'alice', '1 hour');
-ALTER EXTENSION lockable UPDATE TO '1.2';
+ALTER EXTENSION lockable UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'lockable';
 \set ECHO none
 \i sql/upgrade_fingerprint.psql
@@ -112,6 +113,36 @@ INSERT INTO doc VALUES (1, 'draft');
 \set VERBOSITY sqlstate
 -- error: the trigger installed under 1.1 still fires (55P03)
 UPDATE doc SET body = 'edit' WHERE id = 1;
+\set VERBOSITY default
+
+-- An install of 1.2 with a line, updated to 1.3.
+CREATE DATABASE lockable_upgrade_from_1_2;
+\c lockable_upgrade_from_1_2
+CREATE EXTENSION lockable VERSION '1.2';
+SELECT granted FROM lockable.lock_acquire('doc:1', 'alice', '1 hour');
+SELECT granted, position FROM lockable.lock_acquire('doc:1', 'bob', queue => true);
+SELECT token AS last_token FROM lockable.locks WHERE uid = 'doc:1' \gset
+ALTER EXTENSION lockable UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'lockable';
+\set ECHO none
+\i sql/upgrade_fingerprint.psql
+\set ECHO all
+\set updated_fingerprint :fp_fingerprint
+SELECT line AS only_in_fresh_install
+  FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n') AS line
+EXCEPT
+SELECT line FROM pg_catalog.regexp_split_to_table(:'updated_fingerprint', E'\n') AS line;
+SELECT line AS only_in_updated_install
+  FROM pg_catalog.regexp_split_to_table(:'updated_fingerprint', E'\n') AS line
+EXCEPT
+SELECT line FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n') AS line;
+SELECT :'fresh_fingerprint' = :'updated_fingerprint' AS identical;
+-- the line survived: alice's release hands the lock to bob, with a higher token
+SELECT lockable.lock_release('doc:1', 'alice');
+SELECT owner, token > :last_token AS higher_token FROM lockable.locks WHERE uid = 'doc:1';
+-- distribute() is for superusers on a Citus coordinator (55000 here)
+\set VERBOSITY sqlstate
+SELECT lockable.distribute();
 \set VERBOSITY default
 
 -- A DBA's privileges on lock_acquire survive its new signature: the
@@ -145,6 +176,7 @@ DROP ROLE lockable_upgrade_app;
 DROP DATABASE lockable_upgrade_fresh;
 DROP DATABASE lockable_upgrade_from_1_0;
 DROP DATABASE lockable_upgrade_from_1_1;
+DROP DATABASE lockable_upgrade_from_1_2;
 DROP DATABASE lockable_upgrade_acl;
 DROP ROLE lockable_upgrade_app;
 DROP ROLE lockable_upgrade_other;

@@ -45,10 +45,16 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -180,4 +186,407 @@ CitusTableOf(Relation rel)
 		get_rel_namespace(citustable) == RelationGetNamespace(rel))
 		return citustable;
 	return InvalidOid;
+}
+
+/*---- lockable's own tables, distributed by lockable.distribute() ----*/
+
+/*
+ * CitusCatalogOid
+ *		The OID of Citus catalog relation name in pg_catalog; fail closed
+ *		when it is missing (Citus's metadata was just found to name one of
+ *		lockable's tables, so Citus is installed).
+ */
+static Oid
+CitusCatalogOid(const char *name)
+{
+	Oid			catalog = get_relname_relid(name, PG_CATALOG_NAMESPACE);
+
+	if (!OidIsValid(catalog))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("Citus catalog \"%s\" does not exist", name)));
+	return catalog;
+}
+
+/*
+ * CitusCheckDistributedByUid
+ *		rel, lockable.locks or lockable.places, is a Citus table: accept it
+ *		only as lockable.distribute() leaves it, hash-distributed on its
+ *		column uid and colocated with the other one (so that the lock row
+ *		and the places of a uid are always on one node).
+ */
+void
+CitusCheckDistributedByUid(Relation rel)
+{
+	Oid			catalog = CitusCatalogOid("pg_dist_partition");
+	AttrNumber	relidcol = CitusCatalogColumn(catalog, "logicalrelid", REGCLASSOID);
+	AttrNumber	methodcol = CitusCatalogColumn(catalog, "partmethod", CHAROID);
+	AttrNumber	colocationcol = CitusCatalogColumn(catalog, "colocationid", INT4OID);
+	AttrNumber	uidattnum = get_attnum(RelationGetRelid(rel), "uid");
+	bool		is_locks = strcmp(RelationGetRelationName(rel), "locks") == 0;
+	Oid			ids[2] = {RelationGetRelid(rel),
+		get_relname_relid(is_locks ? "places" : "locks",
+						  RelationGetNamespace(rel))};
+	char		method[2] = {0, 0};
+	int32		colocation[2] = {-1, -2};
+	char	   *partkey = NULL;
+	Relation	pdp;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	pdp = table_open(catalog, AccessShareLock);
+	scan = systable_beginscan(pdp, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(pdp);
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(heap_getattr(tuple, relidcol, desc, &isnull));
+
+		for (int i = 0; i < 2; i++)
+		{
+			if (relid != ids[i] || !OidIsValid(relid))
+				continue;
+			method[i] = DatumGetChar(heap_getattr(tuple, methodcol, desc, &isnull));
+			colocation[i] = DatumGetInt32(heap_getattr(tuple, colocationcol, desc, &isnull));
+			if (i == 0)
+			{
+				Datum		key = heap_getattr(tuple,
+											   get_attnum(catalog, "partkey"),
+											   desc, &isnull);
+
+				if (!isnull)
+					partkey = TextDatumGetCString(key);
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(pdp, AccessShareLock);
+
+	/*
+	 * Citus stores the distribution column as the nodeToString() of a Var:
+	 * check its varattno.
+	 */
+	if (method[0] != 'h' || partkey == NULL || uidattnum == InvalidAttrNumber ||
+		strstr(partkey, psprintf(":varattno %d ", uidattnum)) == NULL ||
+		colocation[0] != colocation[1])
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"lockable.%s\" is distributed by Citus, but not as lockable.distribute() distributes it",
+						RelationGetRelationName(rel)),
+				 errdetail("The lock functions serve lockable.locks and lockable.places hash-distributed on uid and colocated, so that every uid's rows are on one node."),
+				 errhint("Undistribute the tables and call lockable.distribute() on the coordinator.")));
+}
+
+/*
+ * CitusLocalGroupId
+ *		This node's group in the Citus cluster (0: the coordinator).
+ */
+int32
+CitusLocalGroupId(void)
+{
+	Oid			catalog = CitusCatalogOid("pg_dist_local_group");
+	AttrNumber	groupcol = CitusCatalogColumn(catalog, "groupid", INT4OID);
+	Relation	rel = table_open(catalog, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple = systable_getnext(scan);
+	int32		groupid = -1;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		value = heap_getattr(tuple, groupcol, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			groupid = DatumGetInt32(value);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (groupid < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this node has no group in the Citus cluster")));
+	return groupid;
+}
+
+/*
+ * PlacedHere
+ *		Whether shard shardid has an active placement (shardstate 1) in
+ *		group groupid, as of the current catalog snapshot.
+ */
+static bool
+PlacedHere(int64 shardid, int32 groupid)
+{
+	Oid			catalog = CitusCatalogOid("pg_dist_placement");
+	AttrNumber	shardcol = CitusCatalogColumn(catalog, "shardid", INT8OID);
+	AttrNumber	groupcol = CitusCatalogColumn(catalog, "groupid", INT4OID);
+	AttrNumber	statecol = CitusCatalogColumn(catalog, "shardstate", INT4OID);
+	Relation	rel = table_open(catalog, AccessShareLock);
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		here = false;
+
+	ScanKeyInit(&skey, shardcol, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(shardid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &skey);
+	while (!here && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull1,
+					isnull2;
+		int32		group = DatumGetInt32(heap_getattr(tuple, groupcol,
+													   RelationGetDescr(rel), &isnull1));
+		int32		state = DatumGetInt32(heap_getattr(tuple, statecol,
+													   RelationGetDescr(rel), &isnull2));
+
+		here = !isnull1 && !isnull2 && group == groupid && state == 1;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return here;
+}
+
+/*
+ * CitusFunction
+ *		The OID of Citus's SQL function pg_catalog.name(argtypes).
+ */
+static Oid
+CitusFunction(const char *name, int nargs, Oid *argtypes)
+{
+	return LookupFuncName(list_make2(makeString("pg_catalog"), makeString(pstrdup(name))),
+						  nargs, argtypes, false);
+}
+
+/*
+ * ShardIdOfUid
+ *		The shard of Citus table relid that holds uid, by Citus's own
+ *		get_shard_id_for_distribution_column(regclass, "any"), so that the
+ *		hash is Citus's.  Its second argument is "any": the call carries
+ *		an expression that gives the argument's type, text.
+ */
+static int64
+ShardIdOfUid(Oid relid, text *uid)
+{
+	Oid			argtypes[2] = {REGCLASSOID, ANYOID};
+	Oid			fn = CitusFunction("get_shard_id_for_distribution_column", 2, argtypes);
+	FmgrInfo	flinfo;
+	FuncExpr   *expr = makeNode(FuncExpr);
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	fmgr_info(fn, &flinfo);
+	expr->funcid = fn;
+	expr->funcresulttype = INT8OID;
+	expr->args = list_make2(makeConst(REGCLASSOID, -1, InvalidOid, sizeof(Oid),
+									  ObjectIdGetDatum(relid), false, true),
+							makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+									  PointerGetDatum(uid), false, false));
+	flinfo.fn_expr = (Node *) expr;
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 2, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(relid);
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = PointerGetDatum(uid);
+	fcinfo->args[1].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		elog(ERROR, "Citus found no shard of \"%s\" for a uid", get_rel_name(relid));
+	return DatumGetInt64(result);
+}
+
+/*
+ * LockShardMetadata
+ *		Take Citus's metadata lock on the given shards in lockmode, through
+ *		Citus's lock_shard_metadata(int, bigint[]), which picks the lock tag
+ *		Citus's own placement changes take (for a colocated table: the lock
+ *		of the colocated shard group), and then apply the invalidations of
+ *		everything committed before the lock was granted.
+ */
+static void
+LockShardMetadata(int64 *shardids, int nshards, LOCKMODE lockmode)
+{
+	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
+	Oid			fn;
+	Datum	   *elems;
+	ArrayType  *array;
+
+	if (nshards == 0)
+		return;
+	fn = CitusFunction("lock_shard_metadata", 2, argtypes);
+	elems = palloc(sizeof(Datum) * nshards);
+	for (int i = 0; i < nshards; i++)
+		elems[i] = Int64GetDatum(shardids[i]);
+	array = construct_array(elems, nshards, INT8OID, sizeof(int64),
+							FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	OidFunctionCall2(fn, Int32GetDatum((int32) lockmode), PointerGetDatum(array));
+	AcceptInvalidationMessages();
+}
+
+/*
+ * ShardRelid
+ *		The relation of shard shardid of lockable's table relname on this
+ *		node (Citus names it <relname>_<shardid>, in the table's schema).
+ */
+static Oid
+ShardRelid(Oid namespace, const char *relname, int64 shardid)
+{
+	char		name[NAMEDATALEN];
+
+	snprintf(name, sizeof(name), "%s_" INT64_FORMAT, relname, shardid);
+	return get_relname_relid(name, namespace);
+}
+
+/*
+ * CitusUidShards
+ *		For a per-uid call on distributed tables: the relations, on this
+ *		node, of the shards of lockable.locks (locks) and lockable.places
+ *		(places, colocated) that hold uid.  The metadata of the shard group
+ *		is locked in ShareLock until the end of the transaction, so that no
+ *		shard move can finish while the call reads and writes (a move takes
+ *		it in ExclusiveLock before its last catch-up and switches the
+ *		placement at commit); the placement is checked after the lock.
+ *
+ *		A call that runs where the uid's shard is not: 0A000 (Citus did not
+ *		delegate it); one whose shard moved away while it waited for the
+ *		lock: 40001, to be retried (Citus then sends it to the new node).
+ */
+void
+CitusUidShards(Oid locks, Oid places, text *uid, const char *caller,
+			   Oid *locks_shard, Oid *places_shard)
+{
+	Oid			namespace = get_rel_namespace(locks);
+	int32		group = CitusLocalGroupId();
+	int64		shardid = ShardIdOfUid(locks, uid);
+	int64		places_shardid = ShardIdOfUid(places, uid);
+	bool		was_here = PlacedHere(shardid, group);
+
+	LockShardMetadata(&shardid, 1, ShareLock);
+	if (!PlacedHere(shardid, group) || !PlacedHere(places_shardid, group))
+	{
+		if (was_here)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access: the shard of lock \"%s\" moved to another node",
+							text_to_cstring(uid)),
+					 errhint("Retry the call; Citus sends it to the node that now holds the shard.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot run on this node for lock \"%s\", whose shard is on another node",
+						caller, text_to_cstring(uid)),
+				 errdetail("lockable's tables are distributed by Citus; a per-uid call runs on the node that holds the uid's shard."),
+				 errhint("Call the function by itself, outside a transaction block, as SELECT * FROM lockable.%s(...) with constant arguments, so that Citus delegates it to that node.",
+						 caller)));
+	}
+	*locks_shard = ShardRelid(namespace, get_rel_name(locks), shardid);
+	*places_shard = ShardRelid(namespace, get_rel_name(places), places_shardid);
+	if (!OidIsValid(*locks_shard) || !OidIsValid(*places_shard))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the shards of lock \"%s\" are placed on this node but do not exist",
+						text_to_cstring(uid))));
+}
+
+/*
+ * CitusLocalShards
+ *		The relations of the shards of Citus table relid placed on this
+ *		node, for the set-oriented functions, with the metadata of each
+ *		locked in ShareLock as for CitusUidShards; returns their number.
+ */
+int
+CitusLocalShards(Oid relid, Oid **shards)
+{
+	Oid			catalog = CitusCatalogOid("pg_dist_shard");
+	AttrNumber	relidcol = CitusCatalogColumn(catalog, "logicalrelid", REGCLASSOID);
+	AttrNumber	shardcol = CitusCatalogColumn(catalog, "shardid", INT8OID);
+	int32		group = CitusLocalGroupId();
+	Oid			namespace = get_rel_namespace(relid);
+	char	   *relname = get_rel_name(relid);
+	int64	   *ids = NULL;
+	int			nids = 0;
+	int			maxids = 0;
+	int			nshards = 0;
+	Relation	rel;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	rel = table_open(catalog, AccessShareLock);
+	ScanKeyInit(&skey, relidcol, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &skey);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		int64		shardid = DatumGetInt64(heap_getattr(tuple, shardcol,
+														 RelationGetDescr(rel), &isnull));
+
+		if (isnull || !PlacedHere(shardid, group))
+			continue;
+		if (nids == maxids)
+		{
+			maxids = maxids == 0 ? 16 : maxids * 2;
+			ids = ids == NULL ? palloc(sizeof(int64) * maxids) :
+				repalloc(ids, sizeof(int64) * maxids);
+		}
+		ids[nids++] = shardid;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	LockShardMetadata(ids, nids, ShareLock);
+	*shards = palloc(sizeof(Oid) * (nids + 1));
+	for (int i = 0; i < nids; i++)
+	{
+		Oid			shard;
+
+		if (!PlacedHere(ids[i], group))
+			continue;			/* moved away meanwhile */
+		shard = ShardRelid(namespace, relname, ids[i]);
+		if (OidIsValid(shard))
+			(*shards)[nshards++] = shard;
+	}
+	return nshards;
+}
+
+/*
+ * CitusRunOnWorkers
+ *		Run command on every worker through Citus's run_command_on_workers
+ *		(each node runs it in a transaction of its own, which commits or
+ *		fails by itself), and return the sum of the bigint each returns.
+ *		A node that fails: an error naming it, after the others committed.
+ */
+int64
+CitusRunOnWorkers(const char *command, const char *caller)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(command)};
+	int64		sum = 0;
+	int			rc;
+
+	SPI_connect();
+	rc = SPI_execute_with_args("SELECT nodename, nodeport, success, result"
+							   " FROM pg_catalog.run_command_on_workers($1)",
+							   1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *node = SPI_getvalue(tuple, desc, 1);
+		char	   *port = SPI_getvalue(tuple, desc, 2);
+		char	   *success = SPI_getvalue(tuple, desc, 3);
+		char	   *result = SPI_getvalue(tuple, desc, 4);
+
+		if (success == NULL || strcmp(success, "t") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("%s failed on node %s:%s: %s", caller,
+							node ? node : "?", port ? port : "?",
+							result ? result : "no result"),
+					 errdetail("Every node runs its part in a transaction of its own; the nodes that did not fail have committed theirs."),
+					 errhint("Call %s again when the node is back.", caller)));
+		if (result != NULL)
+			sum += DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(result)));
+	}
+	SPI_finish();
+	return sum;
 }

@@ -18,4 +18,13 @@
 
 extern Oid	CitusTableOf(Relation rel);
 
+/* lockable's own tables, distributed by lockable.distribute() */
+extern void CitusCheckDistributedByUid(Relation rel);
+extern int32 CitusLocalGroupId(void);
+extern void CitusUidShards(Oid locks, Oid places, text *uid,
+						   const char *caller, Oid *locks_shard,
+						   Oid *places_shard);
+extern int	CitusLocalShards(Oid relid, Oid **shards);
+extern int64 CitusRunOnWorkers(const char *command, const char *caller);
+
 #endif							/* LOCKABLE_CITUS_H */

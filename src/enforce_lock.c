@@ -136,7 +136,7 @@ LookUpLock(text *uid, const char *owner, SeenLock *seen)
 	bool		held = false;
 
 	memset(seen, 0, sizeof(SeenLock));
-	LockTableOpenToShare(&table);
+	LockTableOpenToShare(&table, uid, "enforce_lock");
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();

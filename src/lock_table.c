@@ -41,6 +41,9 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "catalog/pg_class.h"
+#include "citus.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -66,7 +69,10 @@ static const ExpectedColumn locks_columns[NUM_LOCK_COLUMNS] = {
 
 /*
  * The statements run through SPI.  Their plans are prepared on first use and
- * kept for the life of the backend.  The functions run with search_path
+ * kept for the life of the backend.  "%s" stands for the table: on Citus,
+ * after lockable.distribute(), they run on each shard of it on the node,
+ * named, and planned every time (a plan on lockable.locks would be Citus's,
+ * routed over the network, at some 150 us per statement).  The functions run with search_path
  * pinned to pg_catalog, and every object is schema-qualified.
  */
 typedef enum LockStatement
@@ -76,6 +82,7 @@ typedef enum LockStatement
 	STMT_WITH_LINES,
 	STMT_SWEEP,
 	STMT_SWEEP_1_1,
+	STMT_HIGH_WATER,
 	NUM_LOCK_STATEMENTS
 } LockStatement;
 
@@ -89,21 +96,21 @@ typedef struct LockStatementDef
 static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
 	/* $1 uid, $2 now: a free lock, which the caller then grants */
 	[STMT_INSERT] = {
-		"INSERT INTO lockable.locks (uid, owner, token, acquired_at, expires_at)"
+		"INSERT INTO %s (uid, owner, token, acquired_at, expires_at)"
 		" VALUES ($1, NULL, 0, NULL, $2)"
 		" ON CONFLICT (uid) DO NOTHING",
 		2, {TEXTOID, TIMESTAMPTZOID}
 	},
 	/* $1 owner, $2 now: the uids of owner's live locks */
 	[STMT_HELD_BY] = {
-		"SELECT uid FROM lockable.locks"
+		"SELECT uid FROM %s"
 		" WHERE owner OPERATOR(pg_catalog.=) $1"
 		"   AND expires_at OPERATOR(pg_catalog.>) $2",
 		2, {TEXTOID, TIMESTAMPTZOID}
 	},
 	/* the uids that have a line (live or lapsed places) */
 	[STMT_WITH_LINES] = {
-		"SELECT uid FROM lockable.locks"
+		"SELECT uid FROM %s"
 		" WHERE places OPERATOR(pg_catalog.>) 0",
 		0, {InvalidOid}
 	},
@@ -113,15 +120,27 @@ static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
 	 * meanwhile)
 	 */
 	[STMT_SWEEP] = {
-		"DELETE FROM lockable.locks"
+		"DELETE FROM %s"
 		" WHERE expires_at OPERATOR(pg_catalog.<=) $1"
-		"   AND places OPERATOR(pg_catalog.=) 0",
+		"   AND places OPERATOR(pg_catalog.=) 0"
+		" RETURNING token",
 		1, {TIMESTAMPTZOID}
 	},
 	/* the same for the table of 1.0 and 1.1, which has no line */
 	[STMT_SWEEP_1_1] = {
-		"DELETE FROM lockable.locks WHERE expires_at OPERATOR(pg_catalog.<=) $1",
+		"DELETE FROM %s WHERE expires_at OPERATOR(pg_catalog.<=) $1",
 		1, {TIMESTAMPTZOID}
+	},
+	/*
+	 * $1 token: the high-water row of a shard (on Citus) keeps the highest
+	 * token deleted from it; its expires_at is NULL, so no sweep deletes it
+	 */
+	[STMT_HIGH_WATER] = {
+		"INSERT INTO %s AS l (uid, owner, token, acquired_at, expires_at)"
+		" VALUES ('', NULL, $1, NULL, NULL)"
+		" ON CONFLICT (uid) DO UPDATE"
+		" SET token = pg_catalog.int8larger(l.token, excluded.token)",
+		1, {INT8OID}
 	},
 };
 
@@ -138,23 +157,38 @@ static SPIPlanPtr lock_plans[NUM_LOCK_STATEMENTS];
  * silently judged on stale data.
  */
 static uint64
-RunStatement(LockStatement stmt, Datum *values)
+RunStatement(LockStatement stmt, Datum *values, Oid shard)
 {
+	const LockStatementDef *def = &lock_statements[stmt];
 	Snapshot	snapshot = InvalidSnapshot;
 	Snapshot	crosscheck = InvalidSnapshot;
+	SPIPlanPtr	plan;
 	int			rc;
 
-	if (lock_plans[stmt] == NULL)
+	if (OidIsValid(shard))
 	{
-		const LockStatementDef *def = &lock_statements[stmt];
-		SPIPlanPtr	plan;
+		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(shard)),
+													  get_rel_name(shard));
 
-		plan = SPI_prepare(def->sql, def->nargs, (Oid *) def->argtypes);
+		plan = SPI_prepare(psprintf(def->sql, name), def->nargs,
+						   (Oid *) def->argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 				 def->sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		lock_plans[stmt] = plan;
+	}
+	else
+	{
+		if (lock_plans[stmt] == NULL)
+		{
+			plan = SPI_prepare(psprintf(def->sql, "lockable.locks"),
+							   def->nargs, (Oid *) def->argtypes);
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+					 def->sql, SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			lock_plans[stmt] = plan;
+		}
+		plan = lock_plans[stmt];
 	}
 
 	if (IsolationUsesXactSnapshot())
@@ -164,11 +198,11 @@ RunStatement(LockStatement stmt, Datum *values)
 		crosscheck = GetTransactionSnapshot();
 	}
 
-	rc = SPI_execute_snapshot(lock_plans[stmt], values, NULL,
+	rc = SPI_execute_snapshot(plan, values, NULL,
 							  snapshot, crosscheck, false, true, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_snapshot failed for \"%s\": %s",
-			 lock_statements[stmt].sql, SPI_result_code_string(rc));
+			 def->sql, SPI_result_code_string(rc));
 	return SPI_processed;
 }
 
@@ -204,10 +238,13 @@ LockTableExists(void)
  * OpenWithLock
  *		Open and verify lockable.locks, its primary key and token sequence,
  *		with the given relation lock mode (held, as the executor holds it,
- *		until the end of the transaction).
+ *		until the end of the transaction).  When Citus distributes the
+ *		table and uid is given, open uid's shard of it instead, and find
+ *		that of lockable.places (caller names the function in errors).
  */
 static void
-OpenWithLock(LockTable *table, LOCKMODE lockmode, bool write)
+OpenWithLock(LockTable *table, text *uid, const char *caller,
+			 LOCKMODE lockmode, bool write)
 {
 	Oid			relid = LockableRelid("locks", false);
 	Oid			indexid;
@@ -216,9 +253,22 @@ OpenWithLock(LockTable *table, LOCKMODE lockmode, bool write)
 	memset(table, 0, sizeof(LockTable));
 	table->token_seq = LockableRelid("token_seq", false);
 	table->heap = table_open(relid, lockmode);
-	TrustExtensionTable(table->heap, locks_columns, NUM_LOCK_COLUMNS,
-						table->attnum);
+	table->distributed = TrustExtensionTable(table->heap, locks_columns,
+											 NUM_LOCK_COLUMNS, table->attnum);
 	TrustExtensionSequence(table->token_seq);
+
+	if (table->distributed && uid != NULL)
+	{
+		Relation	shell = table->heap;
+		Oid			shard;
+
+		CitusUidShards(relid, LockableRelid("places", false), uid, caller,
+					   &shard, &table->places_shard);
+		table->heap = table_open(shard, lockmode);
+		TrustCitusShard(table->heap, shell, locks_columns, NUM_LOCK_COLUMNS,
+						table->attnum);
+		table_close(shell, NoLock);
+	}
 
 	indexid = RelationGetPrimaryKeyIndex(table->heap);
 	if (!OidIsValid(indexid))
@@ -243,18 +293,24 @@ OpenWithLock(LockTable *table, LOCKMODE lockmode, bool write)
 
 	table->writing = write;
 	if (write)
+	{
+		/* The shell of a distributed table has no rows to write. */
+		Assert(!table->distributed || uid != NULL);
 		WriteTableBegin(&table->writer, table->heap);
+	}
 }
 
 /*
  * LockTableOpen
  *		Open lockable.locks for reading (AccessShareLock) or writing
- *		(RowExclusiveLock).
+ *		(RowExclusiveLock), for the calls on uid (or, with uid NULL, to
+ *		verify it before a set-oriented statement).
  */
 void
-LockTableOpen(LockTable *table, bool write)
+LockTableOpen(LockTable *table, text *uid, const char *caller, bool write)
 {
-	OpenWithLock(table, write ? RowExclusiveLock : AccessShareLock, write);
+	OpenWithLock(table, uid, caller,
+				 write ? RowExclusiveLock : AccessShareLock, write);
 }
 
 /*
@@ -263,9 +319,25 @@ LockTableOpen(LockTable *table, bool write)
  *		as SELECT ... FOR SHARE takes).
  */
 void
-LockTableOpenToShare(LockTable *table)
+LockTableOpenToShare(LockTable *table, text *uid, const char *caller)
 {
-	OpenWithLock(table, RowShareLock, false);
+	OpenWithLock(table, uid, caller, RowShareLock, false);
+}
+
+/*
+ * LockTableDistributed
+ *		Whether Citus distributes lockable.locks (lockable.distribute()).
+ */
+bool
+LockTableDistributed(void)
+{
+	LockTable	table;
+	bool		distributed;
+
+	OpenWithLock(&table, NULL, NULL, AccessShareLock, false);
+	distributed = table.distributed;
+	LockTableClose(&table);
+	return distributed;
 }
 
 /*
@@ -553,18 +625,119 @@ LockTableInsert(LockTable *table, text *uid, TimestampTz now)
 
 	Assert(table->writing);
 	SPI_connect();
-	inserted = (RunStatement(STMT_INSERT, values) == 1);
+	inserted = (RunStatement(STMT_INSERT, values,
+							 table->distributed ? RelationGetRelid(table->heap) :
+							 InvalidOid) == 1);
 	SPI_finish();
 	return inserted;
 }
 
 /*
+ * The fencing tokens of a distributed install (lockable.distribute()).
+ *
+ * Every node draws from its own lockable.token_seq, so plain sequence
+ * values would repeat across nodes (each starts at 1) and would not be
+ * ordered per uid once a shard moves to a node whose sequence is behind.
+ * So a token is counter * 2^TOKEN_GROUP_BITS + group: the node's Citus
+ * group id in the low bits makes tokens of different nodes distinct, and
+ * the counter, drawn from the node's sequence, makes the tokens of one
+ * node distinct.  The counter is a Lamport clock: a new token must be
+ * above a floor (the token in the uid's row, or for a uid without one
+ * the highest token lock_sweep deleted from its shard, which the shard's
+ * high-water row keeps, see LockTableSweep), and when the drawn one is
+ * not, the node's sequence is first moved past the floor.  Moving a
+ * sequence forward is a read and a setval; the draws on a node hold a
+ * ShareLock and the move an ExclusiveLock on a lock of the sequence's own
+ * (an object lock on its pg_class entry, sub-id 1, which PostgreSQL never
+ * takes), each only around the draw, so the move never goes backwards
+ * past a token another backend drew meanwhile.
+ */
+#define TOKEN_GROUP_BITS 12
+#define TOKEN_HIGH_WATER_UID ""
+
+/*
+ * HighWaterToken
+ *		The token of the high-water row of the shard (0 if it has none).
+ */
+static int64
+HighWaterToken(LockTable *table)
+{
+	LockRow		row = {0};
+	int64		token;
+	text	   *uid = cstring_to_text(TOKEN_HIGH_WATER_UID);
+
+	LockTablePeek(table, uid, &row);
+	token = row.found ? row.v.token : 0;
+	LockRowRelease(&row);
+	return token;
+}
+
+static int64
+DrawCounter(Oid seq, LOCKMODE mode, int64 at_least)
+{
+	LOCKTAG		tag;
+	volatile int64 counter;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationRelationId, seq, 1);
+	(void) LockAcquire(&tag, mode, true, false);
+	PG_TRY();
+	{
+		counter = nextval_internal(seq, true);
+		if (counter < at_least)
+		{
+			DirectFunctionCall2(setval_oid, ObjectIdGetDatum(seq),
+								Int64GetDatum(at_least));
+			counter = at_least;
+		}
+	}
+	PG_FINALLY();
+	{
+		LockRelease(&tag, mode, true);
+	}
+	PG_END_TRY();
+	return counter;
+}
+
+static int64
+DistributedToken(LockTable *table, int64 floor)
+{
+	int32		group = CitusLocalGroupId();
+	int64		counter;
+
+	if (group >= (1 << TOKEN_GROUP_BITS))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("Citus group id %d is too large for a fencing token", group),
+				 errdetail("Tokens keep the group id of the node that drew them in %d bits.",
+						   TOKEN_GROUP_BITS)));
+	if (floor <= 0)
+		floor = HighWaterToken(table);
+
+	counter = DrawCounter(table->token_seq, ShareLock, 0);
+	if (counter > ((PG_INT64_MAX - group) >> TOKEN_GROUP_BITS))
+		ereport(ERROR,
+				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+				 errmsg("lockable.token_seq is too large for a fencing token on Citus")));
+	if ((counter << TOKEN_GROUP_BITS) + group > floor)
+		return (counter << TOKEN_GROUP_BITS) + group;
+
+	/* Behind the floor (the shard came from another node): move past it. */
+	counter = DrawCounter(table->token_seq, ExclusiveLock,
+						  (floor >> TOKEN_GROUP_BITS) + 1);
+	return (counter << TOKEN_GROUP_BITS) + group;
+}
+
+/*
  * LockTableNewToken
- *		The next fencing token.
+ *		The next fencing token, above floor (the token of the row it goes
+ *		into; 0 for a row never granted).  On one node, the next value of
+ *		lockable.token_seq, always above every token drawn before.
  */
 int64
-LockTableNewToken(LockTable *table)
+LockTableNewToken(LockTable *table, int64 floor)
 {
+	if (table->distributed)
+		return DistributedToken(table, floor);
 	return nextval_internal(table->token_seq, true);
 }
 
@@ -572,32 +745,51 @@ LockTableNewToken(LockTable *table)
 
 /*
  * CollectUids
- *		Run a statement whose first column is a uid; return the uids,
- *		copied into the caller's memory context, and their number.
+ *		Run a statement whose first column is a uid on the table (or, when
+ *		Citus distributes it, on each of its shards on this node); return
+ *		the uids, copied into the caller's memory context, and their number.
  */
 static int
 CollectUids(LockStatement stmt, Datum *values, text ***uids)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	uint64		count;
+	bool		distributed = LockTableDistributed();
+	Oid		   *shards = NULL;
+	int			nshards = 1;
+	uint64		total = 0;
+	uint64		room = 16;
+
+	if (distributed)
+		nshards = CitusLocalShards(LockableRelid("locks", false), &shards);
+	*uids = MemoryContextAllocZero(callercxt, sizeof(text *) * (room + 1));
 
 	SPI_connect();
-	count = RunStatement(stmt, values);
-	if (count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
-		elog(ERROR, "too many uids: " UINT64_FORMAT, count);
-	*uids = MemoryContextAllocZero(callercxt, sizeof(text *) * (count + 1));
-	for (uint64 i = 0; i < count; i++)
+	for (int s = 0; s < nshards; s++)
 	{
-		bool		isnull;
-		Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1, &isnull);
-		MemoryContext oldcontext = MemoryContextSwitchTo(callercxt);
+		uint64		count = RunStatement(stmt, values,
+										 distributed ? shards[s] : InvalidOid);
 
-		(*uids)[i] = DatumGetTextPCopy(uid);
-		MemoryContextSwitchTo(oldcontext);
+		if (total + count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
+			elog(ERROR, "too many uids: " UINT64_FORMAT, total + count);
+		if (total + count > room)
+		{
+			room = total + count;
+			*uids = repalloc(*uids, sizeof(text *) * (room + 1));
+		}
+		for (uint64 i = 0; i < count; i++)
+		{
+			bool		isnull;
+			Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext oldcontext = MemoryContextSwitchTo(callercxt);
+
+			(*uids)[total++] = DatumGetTextPCopy(uid);
+			MemoryContextSwitchTo(oldcontext);
+		}
+		(*uids)[total] = NULL;
 	}
 	SPI_finish();
-	return (int) count;
+	return (int) total;
 }
 
 /*
@@ -608,11 +800,7 @@ int
 LockTableUidsHeldBy(text *owner, TimestampTz now, text ***uids)
 {
 	Datum		values[2] = {PointerGetDatum(owner), TimestampTzGetDatum(now)};
-	LockTable	table;
 
-	/* Verify the table before SQL touches it. */
-	LockTableOpen(&table, false);
-	LockTableClose(&table);
 	return CollectUids(STMT_HELD_BY, values, uids);
 }
 
@@ -626,7 +814,7 @@ LockTableUidsWithLines(TimestampTz now, text ***uids)
 	LockTable	table;
 	bool		has_line;
 
-	LockTableOpen(&table, false);
+	LockTableOpen(&table, NULL, NULL, false);
 	has_line = table.has_line;
 	LockTableClose(&table);
 	if (!has_line)
@@ -640,7 +828,11 @@ LockTableUidsWithLines(TimestampTz now, text ***uids)
 /*
  * LockTableSweep
  *		Delete the rows of locks that ended at or before cutoff and have no
- *		line; returns how many.
+ *		line; returns how many.  When Citus distributes the table, each
+ *		shard on this node keeps the highest token deleted from it in its
+ *		high-water row (uid '', never granted, never deleted, moved with
+ *		the shard), above which the first grant of any uid of the shard
+ *		draws its token (LockTableNewToken).
  */
 uint64
 LockTableSweep(TimestampTz cutoff)
@@ -648,14 +840,46 @@ LockTableSweep(TimestampTz cutoff)
 	Datum		values[1] = {TimestampTzGetDatum(cutoff)};
 	LockTable	table;
 	bool		has_line;
-	uint64		deleted;
+	bool		distributed;
+	Oid		   *shards = NULL;
+	int			nshards;
+	uint64		deleted = 0;
 
-	LockTableOpen(&table, true);
+	LockTableOpen(&table, NULL, NULL, true);
 	has_line = table.has_line;
+	distributed = table.distributed;
 	LockTableClose(&table);
 
 	SPI_connect();
-	deleted = RunStatement(has_line ? STMT_SWEEP : STMT_SWEEP_1_1, values);
+	if (!distributed)
+		deleted = RunStatement(has_line ? STMT_SWEEP : STMT_SWEEP_1_1, values,
+							   InvalidOid);
+	else
+	{
+		nshards = CitusLocalShards(LockableRelid("locks", false), &shards);
+		for (int s = 0; s < nshards; s++)
+		{
+			uint64		count = RunStatement(STMT_SWEEP, values, shards[s]);
+			int64		highest = 0;
+
+			for (uint64 i = 0; i < count; i++)
+			{
+				bool		isnull;
+				int64		token = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc,
+																1, &isnull));
+
+				highest = Max(highest, token);
+			}
+			if (count > 0)
+			{
+				Datum		hw[1] = {Int64GetDatum(highest)};
+
+				RunStatement(STMT_HIGH_WATER, hw, shards[s]);
+			}
+			deleted += count;
+		}
+	}
 	SPI_finish();
 	return deleted;
 }

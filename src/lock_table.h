@@ -40,8 +40,19 @@
  *
  * Invariants: at most one row per uid (the primary key, kept by every
  * write through table_write.c, REINDEX CONCURRENTLY included); every token
- * comes from lockable.token_seq; writes are made only to the extension's
+ * comes from lockable.token_seq (on Citus, from the sequence of the node
+ * that draws it); writes are made only to the extension's
  * own, verified table (trust.c).
+ *
+ * On Citus, after lockable.distribute(), lockable.locks and lockable.places
+ * are hash-distributed on uid and colocated: the node's own copy of each
+ * is an empty shell, and a uid's rows are in shards.  A per-uid call opens
+ * the shards of its uid (heap is the shard of lockable.locks, places_shard
+ * that of lockable.places), on the node Citus delegated it to, under
+ * Citus's shard metadata lock (citus.c); the set-oriented statements run
+ * on every shard placed on the node.  Tokens are then drawn as described
+ * at LockTableNewToken: unique across the cluster, and strictly increasing
+ * per uid across shard moves.
  *
  * The table of 1.0 and 1.1 has no line columns.  The library serves it as
  * it is until ALTER EXTENSION lockable UPDATE runs (has_line is false, and
@@ -85,6 +96,8 @@ typedef struct LockTable
 	AttrNumber	attnum[NUM_LOCK_COLUMNS];
 	bool		has_line;		/* the 1.2 table, with the line columns */
 	bool		writing;		/* opened for writes */
+	bool		distributed;	/* by lockable.distribute(): see below */
+	Oid			places_shard;	/* the uid's shard of lockable.places */
 	WriteTable	writer;
 } LockTable;
 
@@ -117,8 +130,10 @@ typedef enum LockWriteResult
 } LockWriteResult;
 
 extern bool LockTableExists(void);
-extern void LockTableOpen(LockTable *table, bool write);
-extern void LockTableOpenToShare(LockTable *table);
+extern void LockTableOpen(LockTable *table, text *uid, const char *caller,
+						  bool write);
+extern void LockTableOpenToShare(LockTable *table, text *uid,
+								 const char *caller);
 extern void LockTableClose(LockTable *table);
 extern void LockTableFinishWrites(LockTable *table);
 extern void LockTableForgetWrites(LockTable *table);
@@ -132,11 +147,12 @@ extern LockWriteResult LockTableWrite(LockTable *table, LockRow *row,
 									  const LockValues *values, bool wait);
 extern LockWriteResult LockTableShareRow(LockTable *table, LockRow *row);
 extern bool LockTableInsert(LockTable *table, text *uid, TimestampTz now);
-extern int64 LockTableNewToken(LockTable *table);
+extern int64 LockTableNewToken(LockTable *table, int64 floor);
 
 /* The set-oriented statements (SPI), each returning uids. */
 extern int	LockTableUidsHeldBy(text *owner, TimestampTz now, text ***uids);
 extern int	LockTableUidsWithLines(TimestampTz now, text ***uids);
 extern uint64 LockTableSweep(TimestampTz cutoff);
+extern bool LockTableDistributed(void);
 
 #endif							/* LOCK_TABLE_H */

@@ -92,8 +92,11 @@ typedef struct ExpectedColumn
 
 /* Only the extension's own objects are used (trust.c). */
 extern Oid	TrustExtensionSchema(void);
-extern void TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
+extern bool TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
 								int ncolumns, AttrNumber *attnums);
+extern void TrustCitusShard(Relation shard, Relation table,
+							const ExpectedColumn *columns, int ncolumns,
+							AttrNumber *attnums);
 extern void TrustExtensionSequence(Oid relid);
 
 #endif							/* LOCKABLE_H */

@@ -72,6 +72,7 @@
 #include "pgstat.h"
 #endif
 
+#include "citus.h"
 #include "lock_table.h"
 #include "queue.h"
 #include "wait.h"
@@ -356,11 +357,17 @@ typedef struct Tables
 	LineTable	line;			/* opened on first need */
 } Tables;
 
+/*
+ * TablesOpen
+ *		Open the tables for the calls on uid (on Citus, its shards) made by
+ *		function caller.
+ */
 static void
-TablesOpen(Tables *tables, bool write)
+TablesOpen(Tables *tables, text *uid, const char *caller, bool write)
 {
-	LockTableOpen(&tables->locks, write);
+	LockTableOpen(&tables->locks, uid, caller, write);
 	memset(&tables->line, 0, sizeof(LineTable));
+	tables->line.shard = tables->locks.places_shard;
 }
 
 static void
@@ -461,7 +468,7 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 		}
 
 		/* The line is empty, or the caller is its head: a fresh grant. */
-		token = LockTableNewToken(locks);
+		token = LockTableNewToken(locks, state->lock.v.token);
 		if (LineGrant(locks, line, state, owner, token, now,
 					  expires) != LOCK_WRITE_OK)
 			continue;
@@ -658,7 +665,7 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	TablesOpen(&tables, true);
+	TablesOpen(&tables, uid, "lock_acquire", true);
 	if (queue && !tables.locks.has_line)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -883,7 +890,7 @@ lock_release(PG_FUNCTION_ARGS)
 	Tables		tables;
 	bool		released;
 
-	TablesOpen(&tables, true);
+	TablesOpen(&tables, uid, "lock_release", true);
 	released = Release(&tables, uid, owner);
 	TablesClose(&tables);
 
@@ -906,26 +913,39 @@ lock_release_all(PG_FUNCTION_ARGS)
 	int			nqueued = 0;
 	Tables		tables;
 	int64		count = 0;
+	bool		distributed = LockTableDistributed();
 
 	nheld = LockTableUidsHeldBy(owner, now, &held);
-	TablesOpen(&tables, true);
+	TablesOpen(&tables, NULL, NULL, !distributed);
 	if (tables.locks.has_line)
 		nqueued = LineUidsOf(owner, &queued);
 
-	for (int i = 0; i < nheld; i++)
-		if (Release(&tables, held[i], owner))
-			count++;
-	for (int i = 0; i < nqueued; i++)
+	for (int i = 0; i < nheld + nqueued; i++)
 	{
+		text	   *uid = i < nheld ? held[i] : queued[i - nheld];
 		bool		seen = false;
 
-		/* A uid both held and queued for was done above. */
-		for (int j = 0; j < nheld && !seen; j++)
-			seen = TextEqual(queued[i], held[j]);
-		if (!seen && Release(&tables, queued[i], owner))
+		/* A uid both held and queued for was done as held. */
+		for (int j = 0; j < nheld && i >= nheld && !seen; j++)
+			seen = TextEqual(uid, held[j]);
+		if (seen)
+			continue;
+		/* On Citus, the uid's shards. */
+		if (distributed)
+		{
+			TablesClose(&tables);
+			TablesOpen(&tables, uid, "lock_release_all", true);
+		}
+		if (Release(&tables, uid, owner))
 			count++;
 	}
 	TablesClose(&tables);
+
+	/* On the Citus coordinator: and on every worker, for their shards. */
+	if (distributed && CitusLocalGroupId() == 0)
+		count += CitusRunOnWorkers(psprintf("SELECT lockable.lock_release_all(%s)",
+											quote_literal_cstr(text_to_cstring(owner))),
+								   "lock_release_all");
 
 	PG_RETURN_INT64(count);
 }
@@ -946,7 +966,7 @@ lock_break(PG_FUNCTION_ARGS)
 	UidState	state = {0};
 	bool		broken = false;
 
-	TablesOpen(&tables, true);
+	TablesOpen(&tables, uid, "lock_break", true);
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -1005,7 +1025,7 @@ lock_owner(PG_FUNCTION_ARGS)
 	LockRow		row = {0};
 	text	   *holder = NULL;
 
-	LockTableOpen(&table, false);
+	LockTableOpen(&table, uid, "lock_owner", false);
 	LockTablePeek(&table, uid, &row);
 	LockTableClose(&table);
 
@@ -1049,7 +1069,7 @@ lock_verify(PG_FUNCTION_ARGS)
 				 errhint("Send fencing checks to the primary.")));
 
 	now = GetCurrentTimestamp();
-	LockTableOpen(&table, false);
+	LockTableOpen(&table, uid, "lock_verify", false);
 	LockTablePeek(&table, uid, &row);
 	LockTableClose(&table);
 
@@ -1075,12 +1095,19 @@ SweepLines(TimestampTz now)
 	int			nuids = LockTableUidsWithLines(now, &uids);
 	Tables		tables;
 	UidState	state = {0};
+	bool		distributed = LockTableDistributed();
 
 	if (nuids == 0)
 		return;
-	TablesOpen(&tables, true);
+	TablesOpen(&tables, NULL, NULL, !distributed);
 	for (int i = 0; i < nuids; i++)
 	{
+		/* On Citus, the uid's shards. */
+		if (distributed)
+		{
+			TablesClose(&tables);
+			TablesOpen(&tables, uids[i], "lock_sweep", true);
+		}
 		for (;;)
 		{
 			HandOff		handoff;
@@ -1125,6 +1152,7 @@ lock_sweep(PG_FUNCTION_ARGS)
 	Interval   *older_than = GetIntervalArg(fcinfo, 0, ARG_OLDER_THAN);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz cutoff;
+	int64		deleted;
 
 	if (IntervalHasNegativeField(older_than))
 		ereport(ERROR,
@@ -1146,7 +1174,14 @@ lock_sweep(PG_FUNCTION_ARGS)
 														 IntervalPGetDatum(older_than)));
 
 	SweepLines(now);
-	PG_RETURN_INT64((int64) LockTableSweep(cutoff));
+	deleted = (int64) LockTableSweep(cutoff);
+
+	/* On the Citus coordinator: and on every worker, for their shards. */
+	if (LockTableDistributed() && CitusLocalGroupId() == 0)
+		deleted += CitusRunOnWorkers(psprintf("SELECT lockable.lock_sweep(%s)",
+											  quote_literal_cstr(IntervalText(older_than))),
+									 "lock_sweep");
+	PG_RETURN_INT64(deleted);
 }
 
 /*---- verify_installation ----*/
@@ -1167,7 +1202,7 @@ verify_installation(PG_FUNCTION_ARGS)
 	{
 		LockTable	table;
 
-		LockTableOpen(&table, false);
+		LockTableOpen(&table, NULL, NULL, false);
 		LockTableClose(&table);
 	}
 	PG_RETURN_VOID();

@@ -47,7 +47,10 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+
+#include "citus.h"
 
 /* The columns of lockable.places, as lockable--1.1--1.2.sql created them. */
 static const ExpectedColumn places_columns[NUM_PLACE_COLUMNS] = {
@@ -84,6 +87,9 @@ IndexIsOn(LineTable *line, Relation index, PlaceColumn first,
  * LineTableOpen
  *		Open and verify lockable.places and its two unique indexes, for
  *		reading or writing (locks held until the end of the transaction).
+ *		On Citus, the caller sets line->shard to the uid's shard of it
+ *		(LockTable.places_shard), which is opened instead (without one,
+ *		the table is only verified: its shell has no rows).
  */
 void
 LineTableOpen(LineTable *line, bool write)
@@ -94,6 +100,9 @@ LineTableOpen(LineTable *line, bool write)
 	List	   *indexes;
 	ListCell   *lc;
 
+	Oid			shard = line->shard;
+	bool		distributed;
+
 	memset(line, 0, sizeof(LineTable));
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -101,8 +110,18 @@ LineTableOpen(LineTable *line, bool write)
 				 errmsg("relation \"lockable.places\" does not exist"),
 				 errhint("The extension's objects are missing; reinstall it with DROP EXTENSION and CREATE EXTENSION.")));
 	line->heap = table_open(relid, lockmode);
-	TrustExtensionTable(line->heap, places_columns, NUM_PLACE_COLUMNS,
+	distributed = TrustExtensionTable(line->heap, places_columns,
+									  NUM_PLACE_COLUMNS, line->attnum);
+	if (distributed && OidIsValid(shard))
+	{
+		Relation	shell = line->heap;
+
+		line->heap = table_open(shard, lockmode);
+		TrustCitusShard(line->heap, shell, places_columns, NUM_PLACE_COLUMNS,
 						line->attnum);
+		table_close(shell, NoLock);
+		line->shard = shard;
+	}
 
 	indexes = RelationGetIndexList(line->heap);
 	foreach(lc, indexes)
@@ -507,7 +526,7 @@ LineHandOff(LockTable *locks, LineTable *line, UidState *state,
 
 		place->removed = true;
 		values.owner = place->owner;
-		values.token = LockTableNewToken(locks);
+		values.token = LockTableNewToken(locks, state->lock.v.token);
 		values.acquired_at = now;
 		values.expires_at = DatumGetTimestampTz(
 			DirectFunctionCall2(timestamptz_pl_interval,
@@ -708,48 +727,80 @@ LineUidsOf(text *owner, text ***uids)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	Datum		values[1] = {PointerGetDatum(owner)};
-	LineTable	line;
-	uint64		count;
-	int			rc;
+	LineTable	line = {0};
+	bool		distributed;
+	Oid		   *shards = NULL;
+	int			nshards = 1;
+	uint64		total = 0;
 
 	/* Verify the table before SQL touches it. */
 	LineTableOpen(&line, false);
+	distributed = TrustExtensionTable(line.heap, places_columns,
+									  NUM_PLACE_COLUMNS, line.attnum);
+	if (distributed)
+		nshards = CitusLocalShards(RelationGetRelid(line.heap), &shards);
 	LineTableClose(&line);
 
+	*uids = MemoryContextAllocZero(callercxt, sizeof(text *));
 	SPI_connect();
-	if (uids_of_plan == NULL)
+	for (int s = 0; s < nshards; s++)
 	{
+		SPIPlanPtr	plan;
 		Oid			argtypes[1] = {TEXTOID};
-		SPIPlanPtr	plan = SPI_prepare("SELECT uid FROM lockable.places"
-									   " WHERE owner OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
+		int			rc;
+		uint64		count;
 
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		uids_of_plan = plan;
-	}
-	if (IsolationUsesXactSnapshot())
-		CommandCounterIncrement();
-	rc = SPI_execute_snapshot(uids_of_plan, values, NULL,
-							  IsolationUsesXactSnapshot() ? GetLatestSnapshot() : InvalidSnapshot,
-							  InvalidSnapshot, true, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_snapshot failed: %s",
-			 SPI_result_code_string(rc));
-	count = SPI_processed;
-	*uids = MemoryContextAllocZero(callercxt, sizeof(text *) * (count + 1));
-	for (uint64 i = 0; i < count; i++)
-	{
-		bool		isnull;
-		Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1, &isnull);
-		MemoryContext oldcontext = MemoryContextSwitchTo(callercxt);
+		if (distributed)
+		{
+			/* A shard on this node, by name: see lock_table.c. */
+			plan = SPI_prepare(psprintf("SELECT uid FROM %s"
+										" WHERE owner OPERATOR(pg_catalog.=) $1",
+										quote_qualified_identifier(get_namespace_name(get_rel_namespace(shards[s])),
+																   get_rel_name(shards[s]))),
+							   1, argtypes);
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s",
+					 SPI_result_code_string(SPI_result));
+		}
+		else
+		{
+			if (uids_of_plan == NULL)
+			{
+				plan = SPI_prepare("SELECT uid FROM lockable.places"
+								   " WHERE owner OPERATOR(pg_catalog.=) $1",
+								   1, argtypes);
+				if (plan == NULL)
+					elog(ERROR, "SPI_prepare failed: %s",
+						 SPI_result_code_string(SPI_result));
+				SPI_keepplan(plan);
+				uids_of_plan = plan;
+			}
+			plan = uids_of_plan;
+		}
+		if (IsolationUsesXactSnapshot())
+			CommandCounterIncrement();
+		rc = SPI_execute_snapshot(plan, values, NULL,
+								  IsolationUsesXactSnapshot() ? GetLatestSnapshot() : InvalidSnapshot,
+								  InvalidSnapshot, true, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_snapshot failed: %s",
+				 SPI_result_code_string(rc));
+		count = SPI_processed;
+		if (total + count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
+			elog(ERROR, "too many uids: " UINT64_FORMAT, total + count);
+		*uids = repalloc(*uids, sizeof(text *) * (total + count + 1));
+		for (uint64 i = 0; i < count; i++)
+		{
+			bool		isnull;
+			Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext oldcontext = MemoryContextSwitchTo(callercxt);
 
-		(*uids)[i] = DatumGetTextPCopy(uid);
-		MemoryContextSwitchTo(oldcontext);
+			(*uids)[total++] = DatumGetTextPCopy(uid);
+			MemoryContextSwitchTo(oldcontext);
+		}
+		(*uids)[total] = NULL;
 	}
 	SPI_finish();
-	return (int) count;
+	return (int) total;
 }

@@ -72,6 +72,8 @@ typedef struct LineTable
 	AttrNumber	attnum[NUM_PLACE_COLUMNS];
 	bool		writing;
 	WriteTable	writer;
+	Oid			shard;			/* on Citus: the uid's shard, set before
+								 * opening (LockTable.places_shard) */
 } LineTable;
 
 /* One place, as read. */

@@ -17,8 +17,10 @@
  *	- the table is a member of extension "lockable", lives in its schema,
  *	  is a plain heap table (not partitioned, not foreign) and has exactly
  *	  the columns, with the types, the extension's scripts gave it;
- *	- it is not a Citus table (citus.c): distributed, its rows would live
- *	  in shards on other nodes, out of the functions' reach;
+ *	- it is not a Citus table (citus.c), unless lockable.distribute()
+ *	  distributed it (hash on uid, the two tables colocated); its rows are
+ *	  then in shards, each verified as well (TrustCitusShard): a shard of
+ *	  the table, in the same schema, with the same owner and columns;
  *	- it has no enabled BEFORE ROW trigger (table_write.c).
  *
  * Invariant: a relation OID in the trusted cache passed these checks, and
@@ -64,18 +66,28 @@
 #include "citus.h"
 #include "table_write.h"
 
-/* Relations verified since their last relcache invalidation. */
-#define MAX_TRUSTED_RELATIONS 8
+/*
+ * Relations verified since their last relcache invalidation, and whether
+ * each is distributed by Citus (lockable.distribute()).  Room for every
+ * shard of both tables a worker may hold.
+ */
+#define MAX_TRUSTED_RELATIONS 256
 
-static Oid	trusted_relids[MAX_TRUSTED_RELATIONS];
+typedef struct TrustedRelation
+{
+	Oid			relid;
+	bool		distributed;
+} TrustedRelation;
+
+static TrustedRelation trusted[MAX_TRUSTED_RELATIONS];
 static bool callbacks_registered = false;
 
 static void
 ForgetTrustedRelation(Datum arg, Oid relid)
 {
 	for (int i = 0; i < MAX_TRUSTED_RELATIONS; i++)
-		if (relid == InvalidOid || trusted_relids[i] == relid)
-			trusted_relids[i] = InvalidOid;
+		if (relid == InvalidOid || trusted[i].relid == relid)
+			trusted[i].relid = InvalidOid;
 }
 
 static void
@@ -84,17 +96,23 @@ ForgetAllTrusted(Datum arg, int cacheid, uint32 hashvalue)
 	ForgetTrustedRelation(arg, InvalidOid);
 }
 
+static TrustedRelation *
+FindTrusted(Oid relid)
+{
+	for (int i = 0; i < MAX_TRUSTED_RELATIONS; i++)
+		if (trusted[i].relid == relid)
+			return &trusted[i];
+	return NULL;
+}
+
 static bool
 IsTrusted(Oid relid)
 {
-	for (int i = 0; i < MAX_TRUSTED_RELATIONS; i++)
-		if (trusted_relids[i] == relid)
-			return true;
-	return false;
+	return FindTrusted(relid) != NULL;
 }
 
 static void
-RememberTrusted(Oid relid)
+RememberTrusted(Oid relid, bool distributed)
 {
 	if (!callbacks_registered)
 	{
@@ -103,14 +121,16 @@ RememberTrusted(Oid relid)
 		callbacks_registered = true;
 	}
 	for (int i = 0; i < MAX_TRUSTED_RELATIONS; i++)
-		if (!OidIsValid(trusted_relids[i]))
+		if (!OidIsValid(trusted[i].relid))
 		{
-			trusted_relids[i] = relid;
+			trusted[i].relid = relid;
+			trusted[i].distributed = distributed;
 			return;
 		}
 	/* Full: start over; the next calls verify again. */
 	ForgetTrustedRelation((Datum) 0, InvalidOid);
-	trusted_relids[0] = relid;
+	trusted[0].relid = relid;
+	trusted[0].distributed = distributed;
 }
 
 /*
@@ -215,59 +235,19 @@ CheckSchemaTrusted(Oid schema)
 }
 
 /*
- * TrustExtensionTable
- *		Verify, once per relcache generation, that rel is a table extension
- *		"lockable" created: see the file header.  Every column in "columns"
- *		must exist with its type, unless it is marked optional (a column a
- *		later version's update script adds), and the table may have no
- *		other column that is not dropped.  Fills attnums[i] with the
- *		attribute number of columns[i] (InvalidAttrNumber for an optional
- *		column that is absent): columns added by ALTER TABLE land after any
- *		dropped ones, so positions are looked up, never assumed.
+ * CheckColumns
+ *		Fill attnums[i] with the attribute number of columns[i]
+ *		(InvalidAttrNumber for an optional column that is absent): columns
+ *		added by ALTER TABLE land after any dropped ones, so positions are
+ *		looked up, never assumed.  Unless trusted, also verify that every
+ *		column exists with its type, unless it is marked optional, and that
+ *		the table has no other column that is not dropped.
  */
-void
-TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
-					int ncolumns, AttrNumber *attnums)
+static void
+CheckColumns(Relation rel, const char *relname, bool trusted,
+			 const ExpectedColumn *columns, int ncolumns, AttrNumber *attnums)
 {
-	Oid			relid = RelationGetRelid(rel);
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	bool		trusted = IsTrusted(relid);
-	char	   *relname = NULL;
-
-	if (!trusted)
-	{
-		Oid			schema;
-		Oid			extoid = LockableExtension(&schema);
-
-		CheckSchemaTrusted(schema);
-		relname = psprintf("%s.%s",
-						   get_namespace_name(RelationGetNamespace(rel)),
-						   RelationGetRelationName(rel));
-
-		if (RelationGetNamespace(rel) != schema ||
-			getExtensionOfObject(RelationRelationId, relid) != extoid)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("relation \"%s\" is not a member of extension \"lockable\"",
-							relname),
-					 errdetail("The lock functions use only the tables that the extension's scripts created; this one was replaced."),
-					 errhint("Drop the relation and restore the extension's own (for example with DROP EXTENSION and CREATE EXTENSION).")));
-
-		if (rel->rd_rel->relkind != RELKIND_RELATION ||
-			rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
-			rel->rd_rel->relispartition)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("relation \"%s\" is not a heap table", relname),
-					 errdetail("The lock functions read and write it as a plain table with the heap access method.")));
-
-		if (OidIsValid(CitusTableOf(rel)))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table \"%s\" is distributed by Citus", relname),
-					 errdetail("The lock functions read and write the table on the node they run on; Citus keeps its rows in shards, so every call would miss its uid's row."),
-					 errhint("Keep the extension's tables local on the coordinator: drop the extension and create it again, and do not distribute its tables.")));
-	}
 
 	/* Cheap enough to do every time: a name comparison per column. */
 	for (int i = 0; i < ncolumns; i++)
@@ -304,17 +284,121 @@ TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
 		attnums[i] = attr->attnum;
 	}
 	if (!trusted)
-	{
 		for (int i = 0; i < ncolumns; i++)
 			if (attnums[i] == InvalidAttrNumber && !columns[i].optional)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("table \"%s\" has no column \"%s\"",
 								relname, columns[i].name)));
-		RememberTrusted(relid);
+}
+
+/*
+ * CheckHeap
+ *		Refuse rel unless it is a plain heap table.
+ */
+static void
+CheckHeap(Relation rel, const char *relname)
+{
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		rel->rd_rel->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s\" is not a heap table", relname),
+				 errdetail("The lock functions read and write it as a plain table with the heap access method.")));
+}
+
+/*
+ * TrustExtensionTable
+ *		Verify, once per relcache generation, that rel is a table extension
+ *		"lockable" created (see the file header) with the given columns
+ *		(CheckColumns), and fill attnums.  Returns whether Citus distributes
+ *		it, as lockable.distribute() does (any other distribution is
+ *		refused): its rows are then in shards, which TrustCitusShard
+ *		verifies.
+ */
+bool
+TrustExtensionTable(Relation rel, const ExpectedColumn *columns,
+					int ncolumns, AttrNumber *attnums)
+{
+	Oid			relid = RelationGetRelid(rel);
+	TrustedRelation *entry = FindTrusted(relid);
+	bool		distributed = false;
+	char	   *relname = NULL;
+
+	if (entry == NULL)
+	{
+		Oid			schema;
+		Oid			extoid = LockableExtension(&schema);
+
+		CheckSchemaTrusted(schema);
+		relname = psprintf("%s.%s",
+						   get_namespace_name(RelationGetNamespace(rel)),
+						   RelationGetRelationName(rel));
+
+		if (RelationGetNamespace(rel) != schema ||
+			getExtensionOfObject(RelationRelationId, relid) != extoid)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation \"%s\" is not a member of extension \"lockable\"",
+							relname),
+					 errdetail("The lock functions use only the tables that the extension's scripts created; this one was replaced."),
+					 errhint("Drop the relation and restore the extension's own (for example with DROP EXTENSION and CREATE EXTENSION).")));
+		CheckHeap(rel, relname);
+		if (OidIsValid(CitusTableOf(rel)))
+		{
+			CitusCheckDistributedByUid(rel);
+			distributed = true;
+		}
 	}
+	else
+		distributed = entry->distributed;
+
+	CheckColumns(rel, relname, entry != NULL, columns, ncolumns, attnums);
+	if (entry == NULL)
+		RememberTrusted(relid, distributed);
 
 	WriteTableCheckTriggers(rel);
+	return distributed;
+}
+
+/*
+ * TrustCitusShard
+ *		Verify, once per relcache generation, that shard is a shard of
+ *		"table", one of the extension's tables that Citus distributes:
+ *		pg_dist_shard says so, it lives in the extension's schema (where
+ *		only a superuser can create anything), has the table's owner, is a
+ *		heap table and has the expected columns.  Fills attnums as
+ *		TrustExtensionTable does.
+ */
+void
+TrustCitusShard(Relation shard, Relation table,
+				const ExpectedColumn *columns, int ncolumns,
+				AttrNumber *attnums)
+{
+	Oid			relid = RelationGetRelid(shard);
+	bool		trusted = IsTrusted(relid);
+	char	   *relname = NULL;
+
+	if (!trusted)
+	{
+		relname = psprintf("%s.%s",
+						   get_namespace_name(RelationGetNamespace(shard)),
+						   RelationGetRelationName(shard));
+		if (RelationGetNamespace(shard) != RelationGetNamespace(table) ||
+			shard->rd_rel->relowner != table->rd_rel->relowner ||
+			CitusTableOf(shard) != RelationGetRelid(table))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation \"%s\" is not a shard of table \"%s\"",
+							relname, RelationGetRelationName(table)),
+					 errdetail("The lock functions use only the shards Citus made of the extension's own tables.")));
+		CheckHeap(shard, relname);
+	}
+	CheckColumns(shard, relname, trusted, columns, ncolumns, attnums);
+	if (!trusted)
+		RememberTrusted(relid, false);
+	WriteTableCheckTriggers(shard);
 }
 
 /*
@@ -338,7 +422,7 @@ TrustExtensionSequence(Oid relid)
 				 errmsg("sequence \"%s\" is not a member of extension \"lockable\"",
 						get_rel_name(relid)),
 				 errdetail("Fencing tokens come only from the sequence the extension's scripts created; this one was replaced.")));
-	RememberTrusted(relid);
+	RememberTrusted(relid, false);
 }
 
 /*
