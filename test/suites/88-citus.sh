@@ -55,7 +55,7 @@ Expect() {
 # 60 s: a statement that loops is a failure, not a hang).
 ExpectError() {
     local what=$1 state=$2 sql=$3 out
-    out=$(PGOPTIONS="-c statement_timeout=60s" CitusPsql 0 -At \
+    out=$(PGOPTIONS="-c statement_timeout=60s" CitusPsql "${ON_NODE:-0}" -At \
         -c '\set VERBOSITY verbose' -c "$sql" 2>&1) && {
         Fail "$what: succeeded, expected $state: $out"
         return
@@ -141,7 +141,8 @@ ExpectError "a write to a distributed table with enforce_lock" 0A000 \
     "UPDATE memo SET body = 'bob was here' WHERE id = 3"
 Expect "the refused write changed nothing" "$(Q -c "SELECT body FROM memo WHERE id = 3")" v1
 
-Say "distributing lockable's own table is refused by every lock function"
+Say "distributing lockable's own table by hand is refused by every lock function"
+last_token=$(Q -c "SELECT max(token) FROM lockable.locks")
 CitusPsql 0 -c "SELECT create_distributed_table('lockable.locks', 'uid')" >/dev/null 2>&1 ||
     Fail "create_distributed_table('lockable.locks', 'uid') failed"
 ExpectError "lock_acquire of a uid that has a row" 55000 \
@@ -151,6 +152,127 @@ ExpectError "lock_acquire of a new uid" 55000 \
 ExpectError "lock_owner" 55000 "SELECT lockable.lock_owner('doc:1')"
 ExpectError "lock_release" 55000 "SELECT lockable.lock_release('doc:1', 'bob')"
 ExpectError "verify_installation" 55000 "SELECT lockable.verify_installation()"
+
+Say "lockable.distribute()"
+ON_NODE=1 ExpectError "distribute() on a worker" 55000 "SELECT lockable.distribute()"
+Q -c "CREATE ROLE app LOGIN" >/dev/null
+ExpectError "distribute() by a role that is not a superuser" 42501 \
+    "SET ROLE app; SELECT lockable.distribute()"
+Q -c "SET client_min_messages = warning" -c "SELECT lockable.distribute()" >/dev/null ||
+    Fail "distribute() failed"
+Q -c "SET client_min_messages = warning" -c "SELECT lockable.distribute()" >/dev/null ||
+    Fail "distribute() a second time failed"
+Expect "both tables hash-distributed on uid, colocated" \
+    "$(Q -c "SELECT count(*), count(DISTINCT colocationid) FROM pg_dist_partition
+             WHERE logicalrelid IN ('lockable.locks'::regclass, 'lockable.places'::regclass)
+               AND partmethod = 'h'")" "2|1"
+Expect "the per-uid functions are delegated on uid" \
+    "$(Q -c "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_dist_object o
+             JOIN pg_proc p ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid
+             WHERE o.distribution_argument_index = 0")" \
+    "lock_acquire,lock_break,lock_owner,lock_release,lock_verify"
+Expect "the lock functions work again once distribute() finished the job" \
+    "$(Q -c "SELECT lockable.lock_owner('doc:1')")" bob
+
+# NodeOf UID: the worker (1 or 2) that holds UID's shard.
+NodeOf() {
+    local port
+    port=$(Q -c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+                 WHERE p.shardid = get_shard_id_for_distribution_column('lockable.locks', '$1')")
+    for n in 1 2; do
+        if [ "$port" = "$(CitusPort "$n")" ]; then echo "$n"; fi
+    done
+}
+# GroupOf NODE: its Citus group id.
+GroupOf() {
+    CitusPsql "$1" -At -c "SELECT groupid FROM pg_dist_local_group"
+}
+
+Say "the core and the line on the workers, through the coordinator"
+node=$(NodeOf dist:1)
+echo "dist:1 is on worker $node (group $(GroupOf "$node"))"
+read -r granted token <<<"$(Q -F ' ' -c "SELECT granted, token FROM lockable.lock_acquire('dist:1', 'alice', '1 minute')")"
+Expect "a grant" "$granted" t
+Expect "its token is above every token drawn before distribute()" "$((token > last_token))" 1
+Expect "its token carries the group of the node that drew it" "$((token % 4096))" "$(GroupOf "$node")"
+Expect "the call ran on the worker: its row is in a shard there" \
+    "$(CitusPsql "$node" -At -c "SELECT count(*) FROM lockable.locks WHERE uid = 'dist:1'")" 1
+Expect "a refusal names the holder" \
+    "$(Q -c "SELECT granted, owner FROM lockable.lock_acquire('dist:1', 'bob', '1 minute')")" "f|alice"
+Expect "a renewal keeps the token" \
+    "$(Q -c "SELECT granted, token FROM lockable.lock_acquire('dist:1', 'alice', '2 minutes')")" "t|$token"
+Expect "a place in line" \
+    "$(Q -c "SELECT granted, position FROM lockable.lock_acquire('dist:1', 'bob', '1 minute', queue => true)")" "f|1"
+Expect "lock_owner" "$(Q -c "SELECT lockable.lock_owner('dist:1')")" alice
+Expect "lock_verify" "$(Q -c "SELECT lockable.lock_verify('dist:1', 'alice', $token)")" t
+Expect "the views read every shard" \
+    "$(Q -c "SELECT owner, waiters FROM lockable.active_locks WHERE uid = 'dist:1'")" "alice|1"
+listen_out=$CITUS_DIR/listen.out
+CitusPsql "$node" -At -c "LISTEN lockable" -c "SELECT pg_sleep(3)" >"$listen_out" 2>&1 &
+listener=$!
+sleep 1
+Expect "the release through the coordinator" "$(Q -c "SELECT lockable.lock_release('dist:1', 'alice')")" t
+wait $listener
+if grep -q 'Asynchronous notification "lockable" with payload ".*"event" *: *"acquired".*"owner" *: *"bob"' "$listen_out"; then
+    echo "ok: the hand-off is announced on the worker that made it"
+else
+    Fail "no 'acquired' notification for bob on worker $node: $(cat "$listen_out")"
+fi
+read -r owner token2 <<<"$(Q -F ' ' -c "SELECT owner, token FROM lockable.active_locks WHERE uid = 'dist:1'")"
+Expect "the lock was handed to the first in line" "$owner" bob
+Expect "with a higher token" "$((token2 > token))" 1
+Expect "lock_break" "$(Q -c "SELECT lockable.lock_break('dist:1')")" t
+ExpectError "a call Citus does not delegate (in a transaction block)" 0A000 \
+    "BEGIN; SELECT * FROM lockable.lock_acquire('dist:1', 'carol'); COMMIT"
+Expect "the refused call changed nothing" "$(Q -c "SELECT lockable.lock_owner('dist:1')")" ""
+
+Say "tokens across the cluster"
+for i in $(seq 1 60); do
+    Q -c "SELECT token FROM lockable.lock_acquire('tok:$i', 'dave', '1 minute')"
+done >"$CITUS_DIR/tokens"
+Expect "60 grants, 60 distinct tokens" "$(sort -u "$CITUS_DIR/tokens" | wc -l)" 60
+Expect "drawn on both workers" \
+    "$(awk '{ print $1 % 4096 }' "$CITUS_DIR/tokens" | sort -u | wc -l)" 2
+
+Say "lock_release_all and lock_sweep across the shards"
+Expect "lock_release_all counts every lock on every worker" \
+    "$(Q -c "SELECT lockable.lock_release_all('dave')")" 60
+Expect "no lock of dave is left" "$(Q -c "SELECT count(*) FROM lockable.active_locks WHERE owner = 'dave'")" 0
+swept=$(Q -c "SELECT lockable.lock_sweep()")
+Expect "lock_sweep deletes the ended rows on every worker" "$((swept >= 60))" 1
+Expect "no ended row is left" \
+    "$(Q -c "SELECT count(*) FROM lockable.locks WHERE uid LIKE 'tok:%'")" 0
+
+Say "tokens stay increasing per uid across a shard move"
+# mv:1 is swept away (its token kept by its shard's high-water row); mv:2,
+# on the same shard, keeps its row.  The other worker draws its counter far
+# behind, and then the shard moves there.
+from=$(NodeOf mv:1)
+to=$((3 - from))
+shard=$(Q -c "SELECT get_shard_id_for_distribution_column('lockable.locks', 'mv:1')")
+mv2=$(Q -c "SELECT 'mv:' || g FROM generate_series(2, 10000) AS g
+            WHERE get_shard_id_for_distribution_column('lockable.locks', 'mv:' || g) = $shard LIMIT 1")
+for i in $(seq 1 30); do
+    Q -c "SELECT granted FROM lockable.lock_acquire('mv:1', 'erin', '1 minute')" >/dev/null
+    Q -c "SELECT lockable.lock_release('mv:1', 'erin')" >/dev/null
+done
+mv1_token=$(Q -c "SELECT token FROM lockable.locks WHERE uid = 'mv:1'")
+mv2_token=$(Q -c "SELECT token FROM lockable.lock_acquire('$mv2', 'erin', '1 minute')")
+Q -c "SELECT lockable.lock_release('mv:1', 'erin')" >/dev/null
+Q -c "SELECT lockable.lock_sweep()" >/dev/null
+Expect "mv:1's row was swept" "$(Q -c "SELECT count(*) FROM lockable.locks WHERE uid = 'mv:1'")" 0
+behind=$(CitusPsql "$to" -At -c "SELECT (last_value + 1) * 4096 + $(GroupOf "$to") < $mv1_token FROM lockable.token_seq")
+Expect "the new node's own next token would be below mv:1's last (so the test can fail)" "$behind" t
+Q -c "SELECT citus_move_shard_placement($shard, 'localhost', $(CitusPort "$from"),
+        'localhost', $(CitusPort "$to"), shard_transfer_mode := 'block_writes')" >/dev/null ||
+    Fail "citus_move_shard_placement"
+Expect "the shard moved" "$(NodeOf mv:1)" "$to"
+read -r granted token <<<"$(Q -F ' ' -c "SELECT granted, token FROM lockable.lock_acquire('mv:1', 'frank', '1 minute')")"
+Expect "a swept uid, granted on the new node" "$granted|$((token % 4096))" "t|$(GroupOf "$to")"
+Expect "its token is above the one it had before the sweep and the move" "$((token > mv1_token))" 1
+Q -c "SELECT lockable.lock_release('$mv2', 'erin')" >/dev/null
+token=$(Q -c "SELECT token FROM lockable.lock_acquire('$mv2', 'frank', '1 minute')")
+Expect "a uid whose row moved: its next token is above its last" "$((token > mv2_token))" 1
 
 StopCitusCluster
 exit $failed
