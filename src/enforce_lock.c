@@ -227,7 +227,8 @@ CheckLockPrefix(const char *prefix)
 
 /*
  * CheckNotCitusTable
- *		Refuse (0A000) a table that Citus distributes, or a shard of one.
+ *		Refuse (0A000) a table that Citus distributes, or a shard of one;
+ *		and any table once lockable.distribute() has distributed the locks.
  *		The trigger fires where the shard is, on a worker, and would look
  *		the row's lock up in that node's own lockable.locks, which does not
  *		hold the locks taken on the coordinator: every write would pass.
@@ -246,6 +247,12 @@ CheckNotCitusTable(Relation rel)
 						get_rel_name(citustable)),
 				 errdetail("Its rows are written on the nodes that hold their shards, where the locks taken on the coordinator cannot be seen."),
 				 errhint("Use lockable.version_check() on distributed tables, or keep the table local on the coordinator.")));
+	if (LockTableExists() && LockTableDistributed())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("enforce_lock cannot be used once lockable's tables are distributed by Citus"),
+				 errdetail("The trigger reads a row's lock on the node the write runs on; after lockable.distribute() each lock is in a shard on the worker Citus placed it on."),
+				 errhint("Use lockable.version_check() for lost-update protection on a distributed install.")));
 }
 
 /*---- The checks ----*/

@@ -142,6 +142,10 @@ ExpectError "a write to a distributed table with enforce_lock" 0A000 \
 Expect "the refused write changed nothing" "$(Q -c "SELECT body FROM memo WHERE id = 3")" v1
 
 Say "distributing lockable's own table by hand is refused by every lock function"
+# A local table whose writes enforce_lock checks, from before distribute().
+CitusPsql 0 -c "CREATE TABLE page (id bigint PRIMARY KEY, body text)" \
+    -c "SELECT lockable.enable_lock_enforcement('page', 'id', 'page:')" \
+    -c "INSERT INTO page SELECT g, 'v1' FROM generate_series(1, 3) AS g" >/dev/null
 last_token=$(Q -c "SELECT max(token) FROM lockable.locks")
 CitusPsql 0 -c "SELECT create_distributed_table('lockable.locks', 'uid')" >/dev/null 2>&1 ||
     Fail "create_distributed_table('lockable.locks', 'uid') failed"
@@ -225,6 +229,15 @@ Expect "lock_break" "$(Q -c "SELECT lockable.lock_break('dist:1')")" t
 ExpectError "a call Citus does not delegate (in a transaction block)" 0A000 \
     "BEGIN; SELECT * FROM lockable.lock_acquire('dist:1', 'carol'); COMMIT"
 Expect "the refused call changed nothing" "$(Q -c "SELECT lockable.lock_owner('dist:1')")" ""
+
+Say "enforce_lock once the locks are distributed: refused, never passed"
+ExpectError "enable_lock_enforcement on a local table" 0A000 \
+    "CREATE TABLE note (id bigint PRIMARY KEY, body text);
+     SELECT lockable.enable_lock_enforcement('note', 'id', 'note:')"
+Q -c "SELECT granted FROM lockable.lock_acquire('page:1', 'alice', '1 minute')" >/dev/null
+ExpectError "a trigger installed before distribute() fires" 0A000 \
+    "UPDATE page SET body = 'bob was here' WHERE id = 1"
+Expect "the refused write changed nothing" "$(Q -c "SELECT body FROM page WHERE id = 1")" v1
 
 Say "tokens across the cluster"
 for i in $(seq 1 60); do
