@@ -29,7 +29,7 @@ source "$LOCKABLE_TOP/test/citus/cluster.sh"
 
 EnsureCitus
 [ "$CITUS_AVAILABLE" = 1 ] || exit 0
-EnsurePackages libdbd-pg-perl
+EnsurePackages libdbd-pg-perl python3-psycopg python3-django
 
 failed=0
 Fail() {
@@ -229,6 +229,15 @@ Expect "lock_break" "$(Q -c "SELECT lockable.lock_break('dist:1')")" t
 ExpectError "a call Citus does not delegate (in a transaction block)" 0A000 \
     "BEGIN; SELECT * FROM lockable.lock_acquire('dist:1', 'carol'); COMMIT"
 Expect "the refused call changed nothing" "$(Q -c "SELECT lockable.lock_owner('dist:1')")" ""
+
+Say "django-lockable's notification bridge hears a hand-off on a worker"
+Q -c "SELECT granted FROM lockable.lock_acquire('dist:bridge', 'alice', '1 minute')" >/dev/null
+Q -c "SELECT granted FROM lockable.lock_acquire('dist:bridge', 'bob', '1 minute', queue => true)" >/dev/null
+if /usr/bin/python3 "$LOCKABLE_TOP/test/citus/bridge_handoff.py" dist:bridge; then
+    echo "ok: the bridge, given the coordinator, heard 'acquired' for bob from worker $(NodeOf dist:bridge)"
+else
+    Fail "the bridge did not hear the hand-off on worker $(NodeOf dist:bridge)"
+fi
 
 Say "enforce_lock once the locks are distributed: refused, never passed"
 ExpectError "enable_lock_enforcement on a local table" 0A000 \
