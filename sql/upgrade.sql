@@ -140,9 +140,11 @@ SELECT :'fresh_fingerprint' = :'updated_fingerprint' AS identical;
 -- the line survived: alice's release hands the lock to bob, with a higher token
 SELECT lockable.lock_release('doc:1', 'alice');
 SELECT owner, token > :last_token AS higher_token FROM lockable.locks WHERE uid = 'doc:1';
--- distribute() is for superusers on a Citus coordinator (55000 here)
+-- distribute() and undistribute() are for superusers on a Citus
+-- coordinator (55000 here)
 \set VERBOSITY sqlstate
 SELECT lockable.distribute();
+SELECT lockable.undistribute();
 \set VERBOSITY default
 
 -- A DBA's privileges on lock_acquire survive its new signature: the
