@@ -8,6 +8,7 @@
 #                  [--uids U] [--ttl INTERVAL] [--hold-ms MS] [--wait INTERVAL]
 #                  [--fenced] [--sweep] [--ddl reindex|repack] [--padding N]
 #                  [--dsn DBI-DSN] [--no-server-prepare]
+#                  [--delegated [--move-shards SECONDS]]
 #
 # Each client is a process with its own connection and its own owner name.
 #
@@ -55,6 +56,63 @@
 # Every log row gets its sequence number when it is written, so log order is
 # real-time order across clients.  Prints the figures; exits 1 on any
 # violation, 2 on a client error.
+#
+# --delegated runs through a Citus coordinator after lockable.distribute():
+# lockable.locks and lockable.places are hash-distributed on uid, and Citus
+# delegates each per-uid call to the worker that holds the uid's shard,
+# where it commits on its own, but only a call that is a statement by
+# itself.  So every lock call (acquire, release, verify, sweep) is its own
+# statement, SELECT ... FROM lockable.lock_acquire(...) or SELECT
+# lockable.lock_release(...) with bind parameters (the set-up checks that
+# Citus says "pushing down the function call" for each), and its log row
+# is written by the next statement, once the answer is in; the log and the
+# guard stay local tables of the coordinator.  Not with --fenced, --ddl or
+# --padding (enforce_lock is refused on Citus tables, and the other two
+# work on the coordinator's empty shell of lockable.locks).  Why the checks
+# stay sound when a grant and its log row are two statements:
+#	- a grant is logged by its holder before it enters, and so, in
+#	  exclusion mode (leases never run out), before it releases, hence
+#	  before the next grant of the uid is made and logged: the grants'
+#	  log order is still their real order, and "tokens strictly increasing
+#	  per uid in grant order", the guard and the sections are checked as
+#	  before;
+#	- in takeover mode a lease may run out, and the next grant be made and
+#	  logged, before its holder has logged it, so log order proves
+#	  nothing there.  Each lock call's row records when the call was sent
+#	  (sent, the client's clock, which is the server's on this machine)
+#	  besides when its row was written (at, after the answer): a grant
+#	  whose row was written before another grant of its uid was asked for
+#	  was made before it, and must carry a lower token; a write that
+#	  lock_verify accepted is stale only if a grant with a higher token
+#	  was logged before the verify was sent;
+#	- a call that fails with 40001 (its shard moved while it ran) or with a
+#	  connection failure (SQLSTATE class 08: the coordinator lost the
+#	  worker, which may have committed the call all the same) has an
+#	  unknown outcome: it is logged as event 'unknown' (with the call and
+#	  the reason), its client never enters the section on it, and it calls
+#	  lock_release for the uid until it gets an answer (reconnecting with
+#	  a short backoff, for up to 30 s, while a node restarts), which it
+#	  logs as event 'resolve': true means a grant of its stood and is now
+#	  ended.  Any other error is fatal.  A release whose outcome is
+#	  unknown is resolved the same way, and does not count as a refused
+#	  release;
+#	- at the end each hot uid's row must carry the token of the last grant
+#	  logged; a higher token is accepted only if an acquire with an
+#	  unknown outcome was logged for the uid after that grant (in
+#	  takeover mode: after that grant was asked for), since that grant may
+#	  have stood; a lower one is always a violation (an acknowledged grant
+#	  lost).  The rows are read through the coordinator into a local table
+#	  first, without the "high-water" rows (uid '') that lock_sweep leaves
+#	  in every shard;
+#	- the storage check runs on every shard placement of lockable.locks and
+#	  lockable.places, on every node.
+# --move-shards SECONDS (with --delegated) adds a process that, every
+# SECONDS, moves the shard of a random hot uid (and the colocated shard of
+# lockable.places) to another worker with citus_move_shard_placement
+# (block_writes), and logs an event 'move' for every hot uid of the shard:
+# tokens must keep increasing per uid across the moves, though they are
+# drawn from another node's counter afterwards.  A failed move is printed,
+# not a violation.
 
 use strict;
 use warnings;
@@ -63,6 +121,7 @@ use DBI;
 use FindBin;
 use lib $FindBin::Bin;
 use StorageCheck;
+use Delegated;
 use Getopt::Long;
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
@@ -81,11 +140,17 @@ my %opt = (
 	padding => 0,
 	dsn => 'dbi:Pg:',
 	'server-prepare' => 1,
+	delegated => 0,
+	'move-shards' => 0,
 );
 GetOptions(\%opt, 'mode=s', 'clients=i', 'seconds=f', 'uids=i', 'ttl=s',
 	'hold-ms=f', 'wait=s', 'fenced!', 'sweep!', 'ddl=s', 'padding=i', 'dsn=s',
-	'server-prepare!')
+	'server-prepare!', 'delegated!', 'move-shards=f')
   or die "usage: see the header of $0\n";
+die "--delegated does not go with --fenced, --ddl or --padding\n"
+  if $opt{delegated} && ($opt{fenced} || $opt{ddl} || $opt{padding});
+die "--move-shards needs --delegated\n"
+  if $opt{'move-shards'} && !$opt{delegated};
 die "unknown --ddl \"$opt{ddl}\"\n"
   unless $opt{ddl} =~ /^(|reindex|repack)$/;
 die "unknown mode \"$opt{mode}\"\n"
@@ -118,6 +183,13 @@ $dbh->do(q{
 		ok      boolean,
 		backend integer NOT NULL DEFAULT pg_backend_pid(),
 		at      timestamptz NOT NULL DEFAULT clock_timestamp())});
+if ($opt{delegated})
+{
+	# when the lock call was sent, which call an 'unknown' or a 'resolve'
+	# row is about, and why
+	$dbh->do(q{ALTER TABLE hammer.log
+		ADD COLUMN sent timestamptz, ADD COLUMN call text, ADD COLUMN reason text});
+}
 $dbh->do(q{CREATE TABLE hammer.guard (uid text PRIMARY KEY, holder text)});
 $dbh->do(q{CREATE TABLE hammer.resource (
 		uid text PRIMARY KEY, writes bigint NOT NULL, last_token bigint)});
@@ -187,6 +259,33 @@ my %sql = (
 	write => q{UPDATE hammer.resource
 		SET writes = writes + 1, last_token = $2::bigint WHERE uid = $1},
 );
+
+# --delegated: each lock call a statement by itself, so that Citus delegates
+# it; the log rows are written after it.
+my %dsql = (
+	acquire => q{SELECT granted, token
+		FROM lockable.lock_acquire($1, $2, $3::interval, $4::interval)},
+	release => q{SELECT lockable.lock_release($1, $2)},
+	verify => q{SELECT lockable.lock_verify($1, $2, $3::bigint)},
+	sweep => q{SELECT lockable.lock_sweep()},
+	enter => $sql{enter},
+	exit => $sql{exit},
+	log => q{INSERT INTO hammer.log (uid, owner, token, event, ok, sent, call, reason)
+		VALUES ($1, $2, $3::bigint, $4, $5, to_timestamp($6::float8), $7, $8)},
+);
+if ($opt{delegated})
+{
+	my $dbh = Connect();
+	for my $probe (['acquire', 'probe:delegation', 'hammer', '1 s', '0'],
+		['verify', 'probe:delegation', 'hammer', 0],
+		['release', 'probe:delegation', 'hammer'])
+	{
+		my ($name, @args) = @$probe;
+		die "not delegated by Citus: $dsql{$name}\n"
+		  unless Delegated::CheckPushedDown($dbh, $dsql{$name}, @args);
+	}
+	$dbh->disconnect;
+}
 
 sub Client
 {
@@ -276,6 +375,136 @@ sub Client
 	$dbh->disconnect;
 }
 
+# The client of --delegated, the same cycles as Client's.
+sub DelegatedClient
+{
+	my ($n) = @_;
+	my $owner = "client$n";
+	my $s = Delegated::Session->new(\&Connect, \%dsql);
+	my $end = time + $opt{seconds};
+	my ($uid, $token);
+
+	# Log(event, token, ok, sent, call, reason), for the current uid
+	my $log = sub {
+		my ($event, $t, $ok, $sent, $call, $reason) = @_;
+		$s->Do('log', $uid, $owner, $t, $event, $ok, $sent, $call, $reason);
+	};
+	# Lock(call, statement, token, args): (answered, sent, the row); an
+	# unknown outcome is logged
+	my $lock = sub {
+		my ($call, $name, $t, @args) = @_;
+		my $sent = time;
+		my ($answered, @row) = $s->Call($name, @args);
+		$log->('unknown', $t, undef, $sent, $call, $row[0]) unless $answered;
+		return ($answered, $sent, @row);
+	};
+	# Settle(call, token): after an unknown outcome, end whatever grant of
+	# ours on the uid may stand
+	my $settle = sub {
+		my ($call, $t) = @_;
+		my ($ok, $tries) = $s->Settle('release', $uid, $owner);
+		$log->('resolve', $t, $ok, undef, $call, "answered after $tries call(s)");
+		return $ok;
+	};
+
+	srand($$ ^ time);
+	# A grant in hand always gets its section, even when time is up.
+	while (defined $token || time < $end)
+	{
+		unless (defined $token)
+		{
+			$uid = 'hot:' . (1 + int rand $opt{uids});
+			my ($answered, $sent, $granted, $t) = $lock->('acquire', 'acquire',
+				undef, $uid, $owner, $opt{ttl}, $opt{wait});
+			if (!$answered)
+			{
+				# never enter on a grant that may not stand
+				$settle->('acquire', undef);
+				next;
+			}
+			next unless $granted;
+			$token = $t;
+			$log->('grant', $token, undef, $sent);
+		}
+
+		if (!$takeover)
+		{
+			$s->Do('enter', $uid, $owner, $token);
+			sleep(rand($opt{'hold-ms'}) / 1000);
+			$s->Do('exit', $uid, $owner, $token);
+			my ($answered, $sent, $ok) = $lock->('release', 'release', $token,
+				$uid, $owner);
+			if ($answered)
+			{
+				$log->('release', $token, $ok, $sent);
+			}
+			else
+			{
+				$settle->('release', $token);
+			}
+			undef $token;
+			next;
+		}
+
+		# takeover: hold (often past the ttl), then write
+		sleep(rand($opt{'hold-ms'}) / 1000);
+		my ($answered, $sent, $written) = $lock->('verify', 'verify', $token,
+			$uid, $owner, $token);
+		# the section, whatever its outcome
+		$log->('write', $token, $answered ? $written : undef, $sent);
+		if (!$answered)
+		{
+			$settle->('verify', $token);
+			undef $token;
+			next;
+		}
+
+		if ($written)
+		{
+			# may be false if the lease ran out after the write: no matter
+			($answered, $sent, my $ok) = $lock->('release', 'release', $token,
+				$uid, $owner);
+			if ($answered)
+			{
+				$log->('release', $token, $ok, $sent);
+			}
+			else
+			{
+				$settle->('release', $token);
+			}
+			undef $token;
+			next;
+		}
+
+		# Our lease is gone.  Its release must be refused ...
+		($answered, $sent, my $ok) = $lock->('stale release', 'release', $token,
+			$uid, $owner);
+		if ($answered)
+		{
+			$log->('stale release', $token, $ok, $sent);
+		}
+		else
+		{
+			# must be refused as well: checked with the stale releases
+			$settle->('stale release', $token);
+		}
+
+		# ... and so must its renewal: a new grant is fine, the old token never.
+		($answered, $sent, my $granted, my $t) = $lock->('renew', 'acquire',
+			$token, $uid, $owner, $opt{ttl}, '0');
+		if (!$answered)
+		{
+			$settle->('renew', $token);
+			undef $token;
+			next;
+		}
+		$log->('grant', $t, undef, $sent) if $granted;
+		$log->('stale renew', $token, ($granted && $t == $token) ? 0 : 1, $sent);
+		$token = $granted ? $t : undef;
+	}
+	$s->dbh->disconnect;
+}
+
 my %kids;
 for my $n (1 .. $opt{clients})
 {
@@ -283,12 +512,87 @@ for my $n (1 .. $opt{clients})
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0)
 	{
-		my $ok = eval { Client($n); 1 };
+		my $ok = eval { $opt{delegated} ? DelegatedClient($n) : Client($n); 1 };
 		print STDERR "client $n: $@" unless $ok;
 		_exit($ok ? 0 : 2);
 	}
 	$kids{$pid} = $n;
 }
+# --move-shards: the shard of a random hot uid to another worker, now and
+# then (forked before the sweeper, whose report the parent waits for)
+my $from_mover;
+if ($opt{'move-shards'})
+{
+	pipe($from_mover, my $to_parent) or die "pipe: $!";
+	my $pid = fork;
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		close $from_mover;
+		my $ok = eval {
+			my $dbh = Connect();
+			# a failed move is reported with its error, not Citus's warnings
+			$dbh->do('SET client_min_messages = error');
+			my ($moves, $failed) = (0, 0);
+			my $end = time + $opt{seconds};
+			my $shard_of = $dbh->prepare(q{
+				SELECT get_shard_id_for_distribution_column('lockable.locks', $1::text)});
+			my %shard;
+			for my $i (1 .. $opt{uids})
+			{
+				$shard_of->execute("hot:$i");
+				($shard{"hot:$i"}) = $shard_of->fetchrow_array;
+				$shard_of->finish;
+			}
+			my $log = $dbh->prepare(q{INSERT INTO hammer.log (uid, owner, event, reason)
+				VALUES ($1, 'mover', $2, $3)});
+			srand($$ ^ time);
+			while (time + $opt{'move-shards'} < $end)
+			{
+				sleep $opt{'move-shards'};
+				my $uid = 'hot:' . (1 + int rand $opt{uids});
+				my $shard = $shard{$uid};
+				my ($fh, $fp) = $dbh->selectrow_array(q{
+					SELECT nodename, nodeport FROM pg_dist_placement
+					  JOIN pg_dist_node USING (groupid) WHERE shardid = ?},
+					undef, $shard);
+				my $to = $dbh->selectall_arrayref(q{
+					SELECT nodename, nodeport FROM pg_dist_node
+					 WHERE isactive AND noderole = 'primary' AND shouldhaveshards
+					   AND (nodename, nodeport) <> (?, ?::integer)},
+					undef, $fh, $fp);
+				my ($th, $tp) = @{ $to->[int rand @$to] // [] };
+				my $what = "shard $shard of $uid from $fh:$fp to " . ($th // '?') . ':' . ($tp // '?');
+				if (defined $th && eval {
+						$dbh->do(q{SELECT citus_move_shard_placement(?, ?, ?, ?, ?,
+							shard_transfer_mode := 'block_writes')},
+							undef, $shard, $fh, $fp, $th, $tp);
+						1;
+					})
+				{
+					$moves++;
+					# every hot uid of the shard moved with it
+					$log->execute($_, 'move', $what)
+					  for grep { $shard{$_} == $shard } sort keys %shard;
+				}
+				else
+				{
+					$failed++;
+					my ($err) = split /\n/, (defined $th ? ($dbh->errstr // $@) : 'no other worker');
+					print $to_parent "failed: $what: $err\n";
+					$log->execute($uid, 'move failed', "$what: $err");
+				}
+			}
+			print $to_parent "$moves $failed\n";
+			close $to_parent;
+			1;
+		};
+		print STDERR "mover: $@" unless $ok;
+		_exit($ok ? 0 : 2);
+	}
+	close $to_parent;
+}
+
 my $sweeps = 0;
 my $sweeper;
 if ($opt{sweep})
@@ -303,13 +607,26 @@ if ($opt{sweep})
 			my $dbh = Connect();
 			my ($n, $deleted) = (0, 0);
 			my $end = time + $opt{seconds};
+			# --delegated: a sweep fans out to every worker, and one may be
+			# down or its shard moving: counted, not fatal
+			my $s = $opt{delegated} && Delegated::Session->new(\&Connect,
+				{ sweep => $dsql{sweep} });
+			my $unanswered = 0;
 			while (time < $end)
 			{
-				$deleted += $dbh->selectrow_array('SELECT lockable.lock_sweep()');
+				if ($s)
+				{
+					my ($answered, $d) = $s->Call('sweep');
+					$answered ? ($deleted += $d) : $unanswered++;
+				}
+				else
+				{
+					$deleted += $dbh->selectrow_array('SELECT lockable.lock_sweep()');
+				}
 				$n++;
 				sleep 0.002;
 			}
-			print $to_parent "$n $deleted\n";
+			print $to_parent $opt{delegated} ? "$n $deleted $unanswered\n" : "$n $deleted\n";
 			close $to_parent;	# _exit does not flush
 			1;
 		};
@@ -318,8 +635,9 @@ if ($opt{sweep})
 	}
 	close $to_parent;
 	my $line = <$from_sweeper>;
-	($sweeps, my $swept) = split ' ', ($line // '0 0');
+	($sweeps, my $swept, my $unanswered) = split ' ', ($line // '0 0');
 	$sweeps = "$sweeps sweeps deleted $swept rows";
+	$sweeps .= ", $unanswered unanswered" if $opt{delegated};
 }
 my $ddl_runs = 0;
 if ($opt{ddl})
@@ -364,6 +682,22 @@ if ($opt{ddl})
 	close $to_parent;
 	my $line = <$from_ddl>;
 	$ddl_runs = ($line // '0') + 0;
+}
+my ($moves, $moves_failed, @move_errors) = (0, 0);
+if ($from_mover)
+{
+	for my $line (<$from_mover>)
+	{
+		chomp $line;
+		if ($line =~ /^failed: (.*)/)
+		{
+			push @move_errors, $1;
+		}
+		else
+		{
+			($moves, $moves_failed) = split ' ', $line;
+		}
+	}
 }
 my $client_errors = 0;
 while ((my $pid = wait) > 0)
@@ -460,6 +794,107 @@ my %fig = (
 	backends => q{SELECT count(DISTINCT backend) FROM hammer.log},
 );
 
+if ($opt{delegated})
+{
+	# The rows as the coordinator reads them from every shard, into a local
+	# table that the checks can join, without lock_sweep's high-water rows.
+	$dbh->do(q{CREATE TABLE hammer.locks_end (uid text, owner text, token bigint)});
+	$dbh->do(q{INSERT INTO hammer.locks_end
+		SELECT uid, owner, token FROM lockable.locks WHERE uid <> ''});
+	s/\blockable\.locks\b/hammer.locks_end/g for values %check;
+	# an unknown acquire that may explain a token above the last grant's:
+	# logged after that grant (in takeover mode, after it was asked for)
+	my $after_last = $takeover ? 'u.at > g.sent' : 'u.seq > g.seq';
+	%check = (%check,
+		# takeover: grants of one uid made one after the other, in real
+		# time, carry growing tokens (exclusion keeps the log-order check)
+		($takeover ? ('token not increasing' => q{
+			SELECT count(*) FROM hammer.log a
+			  JOIN hammer.log b ON b.uid = a.uid AND b.sent > a.at
+			 WHERE a.event = 'grant' AND b.event = 'grant'
+			   AND b.token <= a.token}) : ()),
+		# a stale release accepted, also when it was settled
+		'stale release accepted' => q{
+			SELECT count(*) FROM hammer.log
+			 WHERE (event = 'stale release'
+			        OR (event = 'resolve' AND call = 'stale release')) AND ok},
+		# a write accepted although a newer grant of its uid was logged
+		# before the verify was sent
+		'stale write accepted' => q{
+			SELECT count(*) FROM hammer.log w
+			 WHERE w.event = 'write' AND w.ok
+			   AND EXISTS (SELECT FROM hammer.log g
+			                WHERE g.event = 'grant' AND g.uid = w.uid
+			                  AND g.at < w.sent AND g.token > w.token)},
+		# each hot uid's row carries its last logged grant, or a later one
+		# that an unknown acquire may have made; never an earlier one
+		'grant lost' => qq{
+			SELECT count(*) FROM hammer.guard h
+			  JOIN hammer.locks_end l USING (uid)
+			  LEFT JOIN LATERAL (SELECT token, seq, sent FROM hammer.log
+			                      WHERE event = 'grant' AND uid = h.uid
+			                      ORDER BY token DESC LIMIT 1) g ON true
+			 WHERE l.token IS DISTINCT FROM g.token
+			   AND (l.token < g.token
+			        OR NOT EXISTS (SELECT FROM hammer.log u
+			                        WHERE u.event = 'unknown' AND u.uid = h.uid
+			                          AND u.call IN ('acquire', 'renew')
+			                          AND (g.seq IS NULL OR $after_last)))},
+		# a section on a grant that was not logged (an unknown acquire)
+		'section without grant' => q{
+			SELECT count(*) FROM hammer.log e
+			 WHERE e.event IN ('enter', 'write')
+			   AND NOT EXISTS (SELECT FROM hammer.log g
+			                    WHERE g.event = 'grant' AND g.uid = e.uid
+			                      AND g.owner = e.owner AND g.token = e.token)},
+		# every unknown outcome was settled
+		'unknown not settled' => q{
+			SELECT abs((SELECT count(*) FROM hammer.log WHERE event = 'unknown') -
+			           (SELECT count(*) FROM hammer.log WHERE event = 'resolve'))},
+	);
+	# a release settled after an unknown outcome ended its grant as well
+	$fig{takeovers} =~ s/ORDER BY seq/ORDER BY token/;
+	$fig{takeovers} =~ s/r\.event = 'release' AND r\.ok/r.event IN ('release', 'resolve') AND r.ok/;
+	%fig = (%fig,
+		unknowns => q{
+			SELECT coalesce(string_agg(call || ' ' || n, ', ' ORDER BY call), 'none')
+			  FROM (SELECT call, count(*) AS n FROM hammer.log
+			         WHERE event = 'unknown' GROUP BY call) s},
+		settled => q{
+			SELECT coalesce(string_agg(format('%s %s/%s', call, t, f),
+			                           ', ' ORDER BY call), 'none')
+			  FROM (SELECT call, count(*) FILTER (WHERE ok) AS t,
+			               count(*) FILTER (WHERE NOT ok) AS f
+			          FROM hammer.log WHERE event = 'resolve' GROUP BY call) s},
+		'unknown reasons' => q{
+			SELECT coalesce(string_agg(format('%s (%s)', r, n), '; ' ORDER BY n DESC), '')
+			  FROM (SELECT regexp_replace(reason, 'lock "[^"]*"', 'lock "..."', 'g') AS r,
+			               count(*) AS n
+			          FROM hammer.log WHERE event = 'unknown' GROUP BY 1) s},
+		'rows at last grant' => q{
+			SELECT count(*) FROM hammer.guard h JOIN hammer.locks_end l USING (uid)
+			 WHERE l.token = (SELECT max(token) FROM hammer.log
+			                   WHERE event = 'grant' AND uid = h.uid)},
+		'hot rows' => q{
+			SELECT count(*) FROM hammer.guard JOIN hammer.locks_end USING (uid)},
+		'rows above last grant' => q{
+			SELECT count(*) FROM hammer.guard h JOIN hammer.locks_end l USING (uid)
+			 WHERE l.token > (SELECT coalesce(max(token), 0) FROM hammer.log
+			                   WHERE event = 'grant' AND uid = h.uid)},
+		'grants after a move' => q{
+			SELECT count(*) FROM hammer.log g
+			 WHERE g.event = 'grant'
+			   AND EXISTS (SELECT FROM hammer.log m
+			                WHERE m.event = 'move' AND m.uid = g.uid AND m.seq < g.seq)},
+		# consecutive grants of a uid drawn on different nodes (token % 4096
+		# is the node group)
+		'node changes' => q{
+			SELECT count(*) FROM (
+				SELECT token % 4096 <> lag(token % 4096)
+				         OVER (PARTITION BY uid ORDER BY token) AS changed
+				  FROM hammer.log WHERE event = 'grant') s WHERE changed},
+	);
+}
 my %n = map { $_ => $dbh->selectrow_array($fig{$_}) } keys %fig;
 my $violations = 0;
 my @bad;
@@ -472,7 +907,10 @@ for my $name (sort keys %check)
 }
 
 # The storage itself: every index agrees with the heap, and the heap is sane.
-my ($amcheck, @storage) = StorageCheck::Check($dbh, 'lockable.locks');
+my ($amcheck, @storage) = $opt{delegated}
+  ? StorageCheck::CheckShards($dbh, sub { Delegated::ConnectNode($dbh, @_) },
+	'lockable.locks', 'lockable.places')
+  : StorageCheck::Check($dbh, 'lockable.locks');
 $violations += @storage;
 push @bad, @storage;
 $dbh->disconnect;
@@ -487,6 +925,23 @@ printf " writes_accepted=%d writes_fenced=%d stale_releases_refused=%d",
   if $takeover;
 printf " backends=%d violations=%d\n", $n{backends}, $violations;
 print "  sweeper: $sweeps\n" if $opt{sweep};
+if ($opt{delegated})
+{
+	print "  delegated: unknown outcomes: $n{unknowns}\n";
+	print "    why: $n{'unknown reasons'}\n" if $n{'unknown reasons'};
+	print "    settled by lock_release (answered true/false): $n{settled}\n";
+	printf "    hot rows at the end: %d at the last logged grant, %d above it (an unknown acquire stood), %d swept\n",
+	  $n{'rows at last grant'}, $n{'rows above last grant'},
+	  $opt{uids} - $n{'hot rows'};
+	printf "    grants drawn on another node than the uid's previous grant: %d\n",
+	  $n{'node changes'};
+}
+if ($opt{'move-shards'})
+{
+	printf "  mover: moves=%d failed=%d, grants after a move of their uid's shard=%d\n",
+	  $moves, $moves_failed, $n{'grants after a move'};
+	print "    move failed: $_\n" for @move_errors;
+}
 print "  ddl ($opt{ddl}): $ddl_runs rounds alongside\n" if $opt{ddl};
 print "  storage: $amcheck\n";
 print "  VIOLATION $_\n" for @bad;

@@ -8,7 +8,7 @@
 #
 # Usage: queue_hammer.pl [--clients N] [--seconds S] [--uids U]
 #                        [--ttl-ms MS] [--heartbeat-ms MS] [--hold-ms MS]
-#                        [--vanish PERCENT] [--dsn DBI-DSN]
+#                        [--vanish PERCENT] [--dsn DBI-DSN] [--delegated]
 #
 # Each client is a process with its own connection and owner name.  In a
 # loop it picks a uid and calls lock_acquire(uid, me, ttl, queue => true)
@@ -41,6 +41,40 @@
 #	- amcheck finds every index of both tables in agreement with the heap.
 #
 # Prints the figures; exits 1 on any violation, 2 on a client error.
+#
+# --delegated runs through a Citus coordinator after lockable.distribute(),
+# where Citus delegates each per-uid call to the worker holding the uid's
+# shard, if the call is a statement by itself: the clients' calls already
+# are (SELECT ... FROM lockable.lock_acquire(...), SELECT
+# lockable.lock_release(...), with bind parameters; the set-up checks that
+# Citus says "pushing down the function call" for both), and what they saw
+# is recorded by the next statement, as always.  In that mode:
+#	- a call that fails with 40001 or a connection failure (class 08) has
+#	  an unknown outcome (the worker commits a delegated call by itself):
+#	  the client records 'unknown' (with the reason), never enters the
+#	  section on it, calls lock_release for the uid until it gets an
+#	  answer (reconnecting with a short backoff while a node restarts),
+#	  which gives up its place or ends the grant that may have stood
+#	  (recorded as 'resolve'), and carries on under a new owner name, as
+#	  one that vanished does; the line-order check forgives it the same
+#	  way, since its place may have lapsed meanwhile.  Any other error is
+#	  fatal;
+#	- notifications are raised on the node that ran the call, so the
+#	  listener LISTENs on every active node (pg_dist_node, coordinator
+#	  included) and records what arrives from each in the order it
+#	  arrives: each node's notifications keep their commit order, and all
+#	  of a uid's come from the node of its shard, so every uid's history
+#	  is in commit order, which is all the checks use.  A listener that
+#	  loses a node (a worker restarted) fails the run (exit 2), and the
+#	  checks that read its record are skipped: it would be incomplete;
+#	- the sampler reads the count through the coordinator (each shard's
+#	  answer is one snapshot of that shard, and a uid's lock and places
+#	  are in one shard) and records it in a second statement; a sample
+#	  that fails with an unknown outcome is skipped;
+#	- the end checks read lockable.locks and lockable.places through the
+#	  coordinator into local tables first, without the "high-water" rows
+#	  (uid '') that lock_sweep leaves in every shard, and amcheck runs on
+#	  every shard placement of both tables, on every node.
 
 use strict;
 use warnings;
@@ -49,6 +83,7 @@ use DBI;
 use FindBin;
 use lib $FindBin::Bin;
 use StorageCheck;
+use Delegated;
 use Getopt::Long;
 use IO::Select;
 use POSIX qw(_exit);
@@ -63,9 +98,10 @@ my %opt = (
 	'hold-ms' => 20,
 	vanish => 4,
 	dsn => 'dbi:Pg:',
+	delegated => 0,
 );
 GetOptions(\%opt, 'clients=i', 'seconds=f', 'uids=i', 'ttl-ms=i',
-	'heartbeat-ms=f', 'hold-ms=f', 'vanish=f', 'dsn=s')
+	'heartbeat-ms=f', 'hold-ms=f', 'vanish=f', 'dsn=s', 'delegated!')
   or die "usage: see the header of $0\n";
 
 sub Connect
@@ -100,6 +136,20 @@ $dbh->do(q{
 		token   bigint,
 		position integer,
 		waiters integer NOT NULL)});
+if ($opt{delegated})
+{
+	# which call an 'unknown' or a 'resolve' is about, and why
+	$dbh->do(q{ALTER TABLE hammer.seen ADD COLUMN call text, ADD COLUMN reason text});
+	for my $sql (q{SELECT granted, token, position
+			FROM lockable.lock_acquire($1, $2, $3::interval, '0', true)},
+		q{SELECT lockable.lock_release($1, $2)})
+	{
+		my @args = ('probe:delegation', 'hammer', '1 s');
+		$#args = $sql =~ /\$3/ ? 2 : 1;
+		die "not delegated by Citus: $sql\n"
+		  unless Delegated::CheckPushedDown($dbh, $sql, @args);
+	}
+}
 $dbh->do(q{CREATE TABLE hammer.guard (uid text PRIMARY KEY, holder text)});
 $dbh->do(q{CREATE TABLE hammer.invariant (at timestamptz, bad integer)});
 for my $i (1 .. $opt{uids})
@@ -124,22 +174,43 @@ if ($listener == 0)
 	close $listener_ready;
 	my $ok = eval {
 		my $dbh = Connect();
-		$dbh->do('LISTEN lockable');
+		# --delegated: every node, each in its own commit order
+		my @listen = ($dbh);
+		my @node = ('');
+		if ($opt{delegated})
+		{
+			@node = map { "$_->[0]:$_->[1]" } Delegated::Nodes($dbh);
+			@listen = map { Delegated::ConnectNode($dbh, split /:/) } @node;
+		}
+		$_->do('LISTEN lockable') for @listen;
 		print $listener_tell "ready\n";
 		close $listener_tell;
 		my @events;
 		my $quiet_since = undef;
 		my $end = time + $opt{seconds};
-		my $sel = IO::Select->new($dbh->{pg_socket});
+		my $sel = IO::Select->new(map { $_->{pg_socket} } @listen);
+		my $pinged = time;
 		# listen until the clients are done and the channel stays quiet
 		while (1)
 		{
 			$sel->can_read(0.1);
 			my $got = 0;
-			while (my $n = $dbh->pg_notifies)
+			for my $l (@listen)
 			{
-				push @events, $n->[2];
-				$got++;
+				while (my $n = $l->pg_notifies)
+				{
+					push @events, $n->[2];
+					$got++;
+				}
+			}
+			if ($opt{delegated} && time > $pinged + 1)
+			{
+				for my $i (0 .. $#listen)
+				{
+					die "lost node $node[$i]: the history would be incomplete\n"
+					  unless $listen[$i]->ping;
+				}
+				$pinged = time;
 			}
 			if (time > $end + 1)
 			{
@@ -181,9 +252,26 @@ if ($sampler == 0)
 			   AND EXISTS (SELECT FROM lockable.places AS p
 			                WHERE p.uid = l.uid
 			                  AND p.expires_at > clock_timestamp())});
+		# --delegated: the count through the coordinator, then its record
+		my $s = $opt{delegated} && Delegated::Session->new(\&Connect, {
+			count => q{
+				SELECT clock_timestamp(), count(*) FROM lockable.locks AS l
+				 WHERE l.owner IS NULL
+				   AND EXISTS (SELECT FROM lockable.places AS p
+				                WHERE p.uid = l.uid
+				                  AND p.expires_at > clock_timestamp())},
+			record => q{INSERT INTO hammer.invariant VALUES ($1, $2)} });
 		while (time < $end)
 		{
-			$check->execute;
+			if ($s)
+			{
+				my ($answered, $at, $bad) = $s->Call('count');
+				$s->Do('record', $at, $bad) if $answered;
+			}
+			else
+			{
+				$check->execute;
+			}
 			sleep 0.05;
 		}
 		1;
@@ -283,6 +371,98 @@ sub Client
 	$dbh->disconnect;
 }
 
+# The client of --delegated, the same cycles as Client's, for calls whose
+# outcome may be unknown.
+sub DelegatedClient
+{
+	my ($n) = @_;
+	my $s = Delegated::Session->new(\&Connect, { %sql,
+		seen => q{INSERT INTO hammer.seen
+			(uid, owner, event, token, position, ok, call, reason)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)} });
+	my $end = time + $opt{seconds};
+	my $incarnation = 0;
+	my $vanish_pause = 1.5 * $opt{'ttl-ms'} / 1000;    # longer than the ttl
+	my $ttl = "$opt{'ttl-ms'} milliseconds";
+	srand($$ ^ time);
+
+	my $owner = "client$n.$incarnation";
+	# Seen(uid, owner, event, token, position, ok[, call, reason])
+	my $seen = sub { my @v = @_; $#v = 7; $s->Do('seen', @v) };
+	# Lock(call, uid, args): (answered, the row); an unknown outcome is
+	# recorded, settled by lock_release for the uid, and the client goes
+	# on under a new name
+	my $lock = sub {
+		my ($call, $uid, @args) = @_;
+		my ($answered, @row) = $s->Call($call, $uid, $owner, @args);
+		return (1, @row) if $answered;
+		$seen->($uid, $owner, 'unknown', undef, undef, undef, $call, $row[0]);
+		my ($ok, $tries) = $s->Settle('release', $uid, $owner);
+		$seen->($uid, $owner, 'resolve', undef, undef, $ok, $call,
+			"answered after $tries call(s)");
+		$owner = "client$n." . ++$incarnation;
+		return (0);
+	};
+
+	while (time < $end)
+	{
+		my $uid = 'line:' . (1 + int rand $opt{uids});
+		my ($answered, $granted, $token, $position, $joined);
+		# a waiter that will vanish does so after a few heartbeats
+		my $vanish_after = rand(100) < $opt{vanish} ? 1 + int rand 10 : -1;
+
+		# queue, and heartbeat until granted
+		while (1)
+		{
+			($answered, $granted, $token, $position) = $lock->('acquire', $uid, $ttl);
+			last unless $answered;
+			if (!$granted && defined $position && !$joined)
+			{
+				$joined = 1;
+				$seen->($uid, $owner, 'joined', undef, $position, 1);
+			}
+			last if $granted;
+			if (time >= $end)
+			{
+				# give the place up; if it was handed to us meanwhile, the
+				# release says so and the grant ends
+				($answered, my $ok) = $lock->('release', $uid);
+				$seen->($uid, $owner, 'gave up', undef, undef, $ok) if $answered;
+				last;
+			}
+			if ($joined && $vanish_after-- == 0)
+			{
+				# vanish: the place lapses
+				$seen->($uid, $owner, 'vanished waiting', undef, undef, 1);
+				sleep $vanish_pause;
+				$owner = "client$n." . ++$incarnation;
+				undef $joined;
+				last;
+			}
+			sleep $opt{'heartbeat-ms'} / 1000;
+		}
+		next unless $answered && $granted;
+
+		$seen->($uid, $owner, 'granted', $token, undef, 1);
+		if (rand(100) < $opt{vanish})
+		{
+			# vanish holding the lock: the lease runs out
+			$seen->($uid, $owner, 'vanished holding', $token, undef, 1);
+			sleep $vanish_pause;
+			$owner = "client$n." . ++$incarnation;
+			next;
+		}
+		my $entered = $s->Do('enter', $uid, $owner) + 0;
+		$seen->($uid, $owner, 'enter', $token, undef, $entered == 1);
+		sleep rand($opt{'hold-ms'}) / 1000;
+		my $exited = $s->Do('exit', $uid, $owner) + 0;
+		$seen->($uid, $owner, 'exit', $token, undef, $exited == 1);
+		($answered, my $ok) = $lock->('release', $uid);
+		$seen->($uid, $owner, 'released', $token, undef, $ok) if $answered;
+	}
+	$s->dbh->disconnect;
+}
+
 my %kids;
 for my $n (1 .. $opt{clients})
 {
@@ -290,7 +470,7 @@ for my $n (1 .. $opt{clients})
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0)
 	{
-		my $ok = eval { Client($n); 1 };
+		my $ok = eval { $opt{delegated} ? DelegatedClient($n) : Client($n); 1 };
 		print STDERR "client $n: $@" unless $ok;
 		_exit($ok ? 0 : 2);
 	}
@@ -309,7 +489,8 @@ $dbh->do(q{SELECT lockable.lock_sweep('1 hour')});
 open my $flag, '>', $done_flag or die;
 close $flag;
 waitpid($listener, 0);
-$client_errors++ if $? != 0;
+my $listener_failed = $? != 0;
+$client_errors++ if $listener_failed;
 unlink $done_flag;
 
 #---- checks ----
@@ -407,6 +588,54 @@ my %fig = (
 	'longest line' => q{SELECT coalesce(max(position), 0) FROM hammer.events WHERE event = 'queued'},
 );
 
+if ($opt{delegated})
+{
+	# The rows as the coordinator reads them from every shard, into local
+	# tables that the checks can join, without lock_sweep's high-water rows.
+	$dbh->do(q{CREATE TABLE hammer.locks_end AS
+		SELECT * FROM lockable.locks WITH NO DATA});
+	$dbh->do(q{INSERT INTO hammer.locks_end
+		SELECT * FROM lockable.locks WHERE uid <> ''});
+	$dbh->do(q{CREATE TABLE hammer.places_end AS
+		SELECT * FROM lockable.places WITH NO DATA});
+	$dbh->do(q{INSERT INTO hammer.places_end SELECT * FROM lockable.places});
+	s/\blockable\.(locks|places)\b/hammer.$1_end/g for values %check;
+	# a waiter whose call had an unknown outcome may have lost its place
+	$check{'hand-off out of line order'} =~
+	  s/v\.event = 'vanished waiting'/v.event IN ('vanished waiting', 'unknown')/
+	  or die "no vanished waiting in the line-order check";
+	%check = (%check,
+		# every unknown outcome was settled
+		'unknown not settled' => q{
+			SELECT abs((SELECT count(*) FROM hammer.seen WHERE event = 'unknown') -
+			           (SELECT count(*) FROM hammer.seen WHERE event = 'resolve'))},
+	);
+	# A listener that lost a node (a worker restarted) left no history to
+	# check: the run fails (exit 2) on the checks that do not need it.
+	if ($listener_failed)
+	{
+		my @skip = grep { $check{$_} =~ /hammer\.events/ } sort keys %check;
+		delete @check{@skip};
+		$listener_failed = join(', ', @skip);
+	}
+	%fig = (%fig,
+		unknowns => q{
+			SELECT coalesce(string_agg(call || ' ' || n, ', ' ORDER BY call), 'none')
+			  FROM (SELECT call, count(*) AS n FROM hammer.seen
+			         WHERE event = 'unknown' GROUP BY call) s},
+		settled => q{
+			SELECT coalesce(string_agg(format('%s %s/%s', call, t, f),
+			                           ', ' ORDER BY call), 'none')
+			  FROM (SELECT call, count(*) FILTER (WHERE ok) AS t,
+			               count(*) FILTER (WHERE NOT ok) AS f
+			          FROM hammer.seen WHERE event = 'resolve' GROUP BY call) s},
+		'unknown reasons' => q{
+			SELECT coalesce(string_agg(format('%s (%s)', r, n), '; ' ORDER BY n DESC), '')
+			  FROM (SELECT regexp_replace(reason, 'lock "[^"]*"', 'lock "..."', 'g') AS r,
+			               count(*) AS n
+			          FROM hammer.seen WHERE event = 'unknown' GROUP BY 1) s},
+	);
+}
 my %n = map { $_ => $dbh->selectrow_array($fig{$_}) } keys %fig;
 my $violations = 0;
 my @bad;
@@ -418,7 +647,10 @@ for my $name (sort keys %check)
 	push @bad, "$name: $count";
 }
 
-my ($amcheck, @storage) = StorageCheck::Check($dbh, 'lockable.locks', 'lockable.places');
+my ($amcheck, @storage) = $opt{delegated}
+  ? StorageCheck::CheckShards($dbh, sub { Delegated::ConnectNode($dbh, @_) },
+	'lockable.locks', 'lockable.places')
+  : StorageCheck::Check($dbh, 'lockable.locks', 'lockable.places');
 $violations += @storage;
 push @bad, @storage;
 $dbh->disconnect;
@@ -431,6 +663,14 @@ printf "  grants=%d hand-offs=%d expiry_hand-offs=%d joins=%d longest_line=%d se
   $n{'longest line'}, $n{sections};
 printf "  places_lapsed=%d holders_vanished=%d invariant_samples=%d violations=%d\n",
   $n{'places lapsed'}, $n{'holders vanished'}, $n{samples}, $violations;
+if ($opt{delegated})
+{
+	print "  delegated: unknown outcomes: $n{unknowns}\n";
+	print "    why: $n{'unknown reasons'}\n" if $n{'unknown reasons'};
+	print "    settled by lock_release (answered true/false): $n{settled}\n";
+	print "    the listener lost a node: not checked: $listener_failed\n"
+	  if $listener_failed;
+}
 print "  storage: $amcheck\n";
 print "  VIOLATION $_\n" for @bad;
 print "  $client_errors process(es) failed\n" if $client_errors;
