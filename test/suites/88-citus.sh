@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# 88-citus: lockable on a Citus cluster, as far as 1.2 goes (issue 13, first
-# part): lockable's own tables stay local on the coordinator, and whatever
-# would silently break is refused with an error.
+# 88-citus: lockable on a Citus cluster, local on the coordinator and then
+# distributed by lockable.distribute() (1.3), and back.
 #
 # Citus comes from test/citus/ensure-citus.sh: an installed Citus, or a
 # build of the tarball CITUS_SRC names (patched with CITUS_PATCH), cached
@@ -10,17 +9,31 @@
 #
 # On a coordinator and 2 workers (test/citus/cluster.sh), all through the
 # coordinator:
-#   - the core and the waiting line: grant, refusal, renewal, a place in
-#     line, hand-off on release with its notification, lock_verify,
-#     lock_release_all and lock_sweep, with Citus's hooks in every backend;
-#   - the exclusion and queue hammers, 0 violations, amcheck clean;
-#   - version_check on a distributed table and on a reference table: the
-#     trigger fires in the shards on the workers, a stale update is 40001;
-#   - enforce_lock on a distributed table is refused (0A000): at
-#     enable_lock_enforcement, and when a trigger installed before
-#     create_distributed_table fires, instead of letting every write pass;
-#   - distributing lockable.locks makes every lock function fail at once
-#     with 55000 (1.1 looped for ever).
+#   - with lockable's tables local on the coordinator: the core and the
+#     waiting line, with the hand-off's notification; the exclusion and
+#     queue hammers; version_check on a distributed and a reference table
+#     (40001 from the shards); enforce_lock on a distributed table refused
+#     (0A000) at install and when it fires;
+#   - lockable.locks distributed by hand: every lock function refuses at
+#     once (55000; 1.1 looped for ever), until lockable.distribute()
+#     finishes the job; distribute() on a worker (55000), by a role that is
+#     not a superuser (42501), twice (idempotent);
+#   - distributed: the core and the line, each call delegated to the worker
+#     of its uid (its row is in a shard there, its token carries that
+#     worker's group); the hand-off announced on that worker, heard by psql
+#     and by django-lockable's notification bridge given only the
+#     coordinator; a call Citus does not delegate refused (0A000);
+#     enforce_lock refused; tokens unique across nodes; release_all and
+#     sweep across the shards; tokens increasing per uid across a sweep and
+#     a move to a node whose sequence is behind;
+#   - the exclusion (with sweeps), takeover and queue hammers delegated,
+#     then the exclusion hammer while hot shards move back and forth, and
+#     while a worker is SIGKILLed and restarted: 0 violations, no
+#     acknowledged grant lost, amcheck clean on every shard of every node;
+#   - lockable.undistribute(): refusals as for distribute(); the catalog is
+#     then a fresh install's (the regression fingerprint), the locks and
+#     lines are back on the coordinator with plain tokens above every
+#     distributed one; distribute() again works.
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../citus/ensure-citus.sh
 source "$LOCKABLE_TOP/test/citus/ensure-citus.sh"
@@ -295,6 +308,73 @@ Expect "its token is above the one it had before the sweep and the move" "$((tok
 Q -c "SELECT lockable.lock_release('$mv2', 'erin')" >/dev/null
 token=$(Q -c "SELECT token FROM lockable.lock_acquire('$mv2', 'frank', '1 minute')")
 Expect "a uid whose row moved: its next token is above its last" "$((token > mv2_token))" 1
+
+Say "the hammers through the coordinator, delegated to the workers"
+perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --delegated --mode exclusion \
+    --clients 8 --uids 4 --seconds 10 --sweep || Fail "exclusion hammer, delegated, with sweeps"
+perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --delegated --mode takeover \
+    --clients 8 --uids 4 --seconds 10 || Fail "takeover hammer, delegated"
+perl "$LOCKABLE_TOP/test/reliability/queue_hammer.pl" --delegated \
+    --clients 16 --uids 4 --seconds 15 --vanish 8 || Fail "queue hammer, delegated"
+
+Say "a hot uid's shard moved back and forth in the middle of the hammer"
+perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --delegated --mode exclusion \
+    --clients 8 --uids 4 --seconds 20 --move-shards 3 || Fail "exclusion hammer with shard moves"
+
+Say "a worker killed with SIGKILL in the middle of the hammer, and restarted"
+perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --delegated --mode exclusion \
+    --clients 8 --uids 4 --seconds 20 &
+hammer=$!
+sleep 5
+KillCitusNode 1
+sleep 2
+StartCitusNode 1
+wait $hammer || Fail "exclusion hammer across a worker's crash"
+
+Say "lockable.undistribute()"
+Q -c "SELECT granted FROM lockable.lock_acquire('keep:1', 'alice', '5 minutes')" >/dev/null
+Q -c "SELECT granted FROM lockable.lock_acquire('keep:1', 'bob', '5 minutes', queue => true)" >/dev/null
+last_token=$(Q -c "SELECT max(token) FROM lockable.locks")
+ON_NODE=1 ExpectError "undistribute() on a worker" 55000 "SELECT lockable.undistribute()"
+ExpectError "undistribute() by a role that is not a superuser" 42501 \
+    "SET ROLE app; SELECT lockable.undistribute()"
+Q -c "SET client_min_messages = warning" -c "SELECT lockable.undistribute()" >/dev/null ||
+    Fail "undistribute() failed"
+Q -c "SET client_min_messages = warning" -c "SELECT lockable.undistribute()" >/dev/null ||
+    Fail "undistribute() a second time failed"
+Expect "no lockable table is a Citus table" \
+    "$(Q -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'lockable.%'")" 0
+Expect "no lockable function is delegated" \
+    "$(Q -c "SELECT count(*) FROM pg_dist_object o JOIN pg_proc p ON o.classid = 'pg_proc'::regclass
+             AND o.objid = p.oid WHERE p.pronamespace = 'lockable'::regnamespace")" 0
+(cd "$LOCKABLE_TOP" &&
+    CitusPsql 0 -At -c '\set ECHO none' -c '\i sql/upgrade_fingerprint.psql' \
+        -c '\echo :fp_fingerprint') >"$CITUS_DIR/undistributed.fp"
+"$(CitusBinDir)/createdb" -h "$CITUS_DIR" -p "$(CitusPort 0)" -U postgres fresh
+(cd "$LOCKABLE_TOP" &&
+    "$(CitusBinDir)/psql" -X -q -At -h "$CITUS_DIR" -p "$(CitusPort 0)" -U postgres -d fresh \
+        -c "CREATE EXTENSION lockable" -c '\set ECHO none' -c '\i sql/upgrade_fingerprint.psql' \
+        -c '\echo :fp_fingerprint') >"$CITUS_DIR/fresh.fp"
+if diff "$CITUS_DIR/fresh.fp" "$CITUS_DIR/undistributed.fp"; then
+    echo "ok: the catalog is a fresh install's, object for object ($(wc -l <"$CITUS_DIR/fresh.fp") lines)"
+else
+    Fail "the undistributed catalog differs from a fresh install's"
+fi
+Expect "the locks came back with their holders" "$(Q -c "SELECT lockable.lock_owner('keep:1')")" alice
+Expect "and their lines" "$(Q -c "SELECT owner, position FROM lockable.lock_queue WHERE uid = 'keep:1'")" "bob|1"
+Expect "no high-water row came back" "$(Q -c "SELECT count(*) FROM lockable.locks WHERE uid = ''")" 0
+Expect "a call in a transaction block works again" \
+    "$(Q -c "BEGIN" -c "SELECT lockable.lock_release('keep:1', 'alice')" -c "COMMIT")" t
+read -r owner token <<<"$(Q -F ' ' -c "SELECT owner, token FROM lockable.locks WHERE uid = 'keep:1'")"
+Expect "the hand-off went to the line" "$owner" bob
+Expect "with a plain token above every distributed one" "$((token > last_token))" 1
+Q -c "SET client_min_messages = warning" -c "SELECT lockable.distribute()" >/dev/null ||
+    Fail "distribute() after undistribute() failed"
+node=$(NodeOf keep:2)
+Q -c "SELECT granted FROM lockable.lock_acquire('keep:2', 'carol', '1 minute')" >/dev/null
+Expect "distributed again: the call ran on the worker" \
+    "$(CitusPsql "$node" -At -c "SELECT count(*) FROM lockable.locks WHERE uid = 'keep:2'")" 1
+Expect "bob's lock moved into the shards with the rest" "$(Q -c "SELECT lockable.lock_owner('keep:1')")" bob
 
 StopCitusCluster
 exit $failed
