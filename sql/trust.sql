@@ -67,6 +67,15 @@ SELECT lockable.lock_owner('doc:2');
 SELECT uid, owner FROM lockable.locks ORDER BY uid;
 \set VERBOSITY default
 
+-- A token sequence that caches values would hand out tokens out of order
+-- across backends: refused (55000) in every new session, until CACHE 1.
+ALTER SEQUENCE lockable.token_seq CACHE 10;
+\c lockable_trust
+SELECT lockable.lock_acquire('doc:4', 'alice');
+ALTER SEQUENCE lockable.token_seq CACHE 1;
+\c lockable_trust
+SELECT granted FROM lockable.lock_acquire('doc:4', 'alice');
+
 \c :regression_db
 DROP DATABASE lockable_trust;
 DROP ROLE lockable_squatter;

@@ -45,18 +45,23 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "citus.h"
 
@@ -224,7 +229,7 @@ CitusCheckDistributedByUid(Relation rel)
 	AttrNumber	colocationcol = CitusCatalogColumn(catalog, "colocationid", INT4OID);
 	AttrNumber	uidattnum = get_attnum(RelationGetRelid(rel), "uid");
 	bool		is_locks = strcmp(RelationGetRelationName(rel), "locks") == 0;
-	Oid			ids[2] = {RelationGetRelid(rel),
+	const Oid	ids[2] = {RelationGetRelid(rel),
 		get_relname_relid(is_locks ? "places" : "locks",
 						  RelationGetNamespace(rel))};
 	char		method[2] = {0, 0};
@@ -284,13 +289,24 @@ CitusCheckDistributedByUid(Relation rel)
 int32
 CitusLocalGroupId(void)
 {
-	Oid			catalog = CitusCatalogOid("pg_dist_local_group");
-	AttrNumber	groupcol = CitusCatalogColumn(catalog, "groupid", INT4OID);
-	Relation	rel = table_open(catalog, AccessShareLock);
-	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	HeapTuple	tuple = systable_getnext(scan);
+	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+	static int32 cached_group = -1;
+	Oid			catalog;
+	AttrNumber	groupcol;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
 	int32		groupid = -1;
 
+	/* It changes only when the node joins a cluster: once a transaction. */
+	if (cached_lxid == MyProc->lxid && cached_group >= 0)
+		return cached_group;
+
+	catalog = CitusCatalogOid("pg_dist_local_group");
+	groupcol = CitusCatalogColumn(catalog, "groupid", INT4OID);
+	rel = table_open(catalog, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
 		bool		isnull;
@@ -305,7 +321,44 @@ CitusLocalGroupId(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this node has no group in the Citus cluster")));
+	cached_lxid = MyProc->lxid;
+	cached_group = groupid;
 	return groupid;
+}
+
+/*
+ * PlacementIndex
+ *		Citus's index of pg_dist_placement on shardid, if it is one (its
+ *		name is not an API: checked, and a sequential scan otherwise).
+ */
+static Oid
+PlacementIndex(Oid catalog, AttrNumber shardcol)
+{
+	Oid			index = get_relname_relid("pg_dist_placement_shardid_index",
+										  PG_CATALOG_NAMESPACE);
+	HeapTuple	tuple;
+	bool		usable = false;
+
+	if (!OidIsValid(index))
+		return InvalidOid;
+	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index));
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_index form = (Form_pg_index) GETSTRUCT(tuple);
+
+		usable = form->indrelid == catalog && form->indisvalid &&
+			form->indnkeyatts >= 1 && form->indkey.values[0] == shardcol;
+		ReleaseSysCache(tuple);
+	}
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(index));
+	if (HeapTupleIsValid(tuple))
+	{
+		usable = usable && ((Form_pg_class) GETSTRUCT(tuple))->relam == BTREE_AM_OID;
+		ReleaseSysCache(tuple);
+	}
+	else
+		usable = false;
+	return usable ? index : InvalidOid;
 }
 
 /*
@@ -320,15 +373,17 @@ PlacedHere(int64 shardid, int32 groupid)
 	AttrNumber	shardcol = CitusCatalogColumn(catalog, "shardid", INT8OID);
 	AttrNumber	groupcol = CitusCatalogColumn(catalog, "groupid", INT4OID);
 	AttrNumber	statecol = CitusCatalogColumn(catalog, "shardstate", INT4OID);
+	Oid			index = PlacementIndex(catalog, shardcol);
 	Relation	rel = table_open(catalog, AccessShareLock);
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	bool		here = false;
 
+	/* The key is the heap's column, which is also the index's first. */
 	ScanKeyInit(&skey, shardcol, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(shardid));
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &skey);
+	scan = systable_beginscan(rel, index, OidIsValid(index), NULL, 1, &skey);
 	while (!here && HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull1,
@@ -352,8 +407,11 @@ PlacedHere(int64 shardid, int32 groupid)
 static Oid
 CitusFunction(const char *name, int nargs, Oid *argtypes)
 {
-	return LookupFuncName(list_make2(makeString("pg_catalog"), makeString(pstrdup(name))),
-						  nargs, argtypes, false);
+	String	   *schema = makeString("pg_catalog");
+	String	   *function = makeString(pstrdup(name));
+
+	return LookupFuncName(lappend(lappend(NIL, schema), function), nargs,
+						  argtypes, false);
 }
 
 /*
@@ -370,16 +428,17 @@ ShardIdOfUid(Oid relid, text *uid)
 	Oid			fn = CitusFunction("get_shard_id_for_distribution_column", 2, argtypes);
 	FmgrInfo	flinfo;
 	FuncExpr   *expr = makeNode(FuncExpr);
-	LOCAL_FCINFO(fcinfo, 2);
+	FunctionCallInfo fcinfo = palloc0(SizeForFunctionCallInfo(2));
+	Const	   *relarg = makeConst(REGCLASSOID, -1, InvalidOid, sizeof(Oid),
+								   ObjectIdGetDatum(relid), false, true);
+	Const	   *uidarg = makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+								   PointerGetDatum(uid), false, false);
 	Datum		result;
 
 	fmgr_info(fn, &flinfo);
 	expr->funcid = fn;
 	expr->funcresulttype = INT8OID;
-	expr->args = list_make2(makeConst(REGCLASSOID, -1, InvalidOid, sizeof(Oid),
-									  ObjectIdGetDatum(relid), false, true),
-							makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-									  PointerGetDatum(uid), false, false));
+	expr->args = lappend(lappend(NIL, relarg), uidarg);
 	flinfo.fn_expr = (Node *) expr;
 	InitFunctionCallInfoData(*fcinfo, &flinfo, 2, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = ObjectIdGetDatum(relid);

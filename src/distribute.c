@@ -8,10 +8,10 @@
  * citus and CREATE EXTENSION lockable (the same version) on every node.
  * It
  *
- *	1. moves every node's lockable.token_seq past the tokens drawn so far
- *	   (on one node, tokens are plain sequence values; from now on they
- *	   are counter * 4096 + group, lock_table.c, whose counters must start
- *	   above every token of before, rows swept away included);
+ *	1. takes the floor of the tokens drawn so far (tokens are plain
+ *	   sequence values on one node; from now on they are counter * 4096 +
+ *	   group, lock_table.c) and moves every worker's lockable.token_seq
+ *	   past it, with lockable.locks locked against grants meanwhile;
  *	2. distributes lockable.locks and lockable.places, hash on uid, in a
  *	   colocation group of their own (their rows move into the shards);
  *	3. makes the per-uid functions distributed functions, colocated with
@@ -22,7 +22,10 @@
  *	   reads and writes the local shard.
  *
  * Every step is done only if it was not done before, so calling it again
- * finishes an interrupted run and otherwise changes nothing.
+ * finishes an interrupted run; on a distributed install it raises every
+ * shard's high-water row to the floor instead of step 1, which is what a
+ * node added to the cluster since needs before shards move to it (its
+ * sequence starts at 1).
  *
  * lockable.undistribute() reverses it, in one transaction on the
  * coordinator: the functions are no longer delegated, the tables come back
@@ -49,6 +52,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
@@ -181,6 +185,53 @@ CheckCoordinator(const char *function)
 }
 
 /*
+ * TokenFloor
+ *		The highest token drawn so far that anyone may hold or have held:
+ *		the coordinator's last (it drew every token before distribute(),
+ *		and draws none after), or one kept in a row, high-water rows
+ *		included (through Citus, on every shard, when distributed).
+ */
+static int64
+TokenFloor(void)
+{
+	char	   *value = QueryValue("SELECT pg_catalog.max(t) FROM ("
+								   " SELECT last_value AS t FROM lockable.token_seq"
+								   " UNION ALL SELECT pg_catalog.max(token) FROM lockable.locks) AS f");
+
+	return value ? DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(value))) : 0;
+}
+
+/*
+ * RaiseHighWater
+ *		Raise the high-water row of every shard of lockable.locks to at
+ *		least floor, on the nodes that hold them (Citus's
+ *		run_command_on_shards: each in a transaction of its own; the
+ *		shards must be committed).
+ */
+static void
+RaiseHighWater(int64 floor)
+{
+	char	   *command = psprintf("INSERT INTO %%s AS l (uid, owner, token, acquired_at, expires_at)"
+								   " VALUES ('', NULL, " INT64_FORMAT ", NULL, NULL)"
+								   " ON CONFLICT (uid) DO UPDATE"
+								   " SET token = pg_catalog.int8larger(l.token, excluded.token)",
+								   floor);
+	int			rc = SPI_execute(psprintf("SELECT shardid, result FROM pg_catalog.run_command_on_shards("
+										  "'lockable.locks', %s) WHERE NOT success",
+										  quote_literal_cstr(command)), false, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not raise the token floor of shard %s of lockable.locks: %s",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errhint("Call lockable.distribute() again when every node is up.")));
+}
+
+/*
  * lockable.distribute() RETURNS void
  *		See the file header.  EXECUTE is revoked from PUBLIC; it also
  *		requires a superuser, as Citus's functions it calls do.
@@ -189,8 +240,8 @@ Datum
 lockable_distribute(PG_FUNCTION_ARGS)
 {
 	char	   *version;
-	char	   *last;
 	int64		floor;
+	bool		was_distributed;
 
 	SPI_connect();
 	CheckCoordinator("lockable.distribute()");
@@ -200,23 +251,46 @@ lockable_distribute(PG_FUNCTION_ARGS)
 	CheckWorkers(version);
 
 	/*
-	 * 1. Every counter above every token drawn on one node (idempotent: a
-	 * sequence only moves forward here).
+	 * 1. Tokens above every token drawn so far.  floor is the highest: the
+	 * coordinator's sequence has drawn every token of the single-node past
+	 * (and draws none once distributed), and the rows (with the shards'
+	 * high-water rows) hold every later one that a grant kept.
 	 */
-	last = QueryValue("SELECT last_value FROM lockable.token_seq");
-	floor = DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(last)));
-	floor = floor / 4096 + 1;
-	(void) QueryValue(psprintf("SELECT pg_catalog.setval('lockable.token_seq',"
-							   " pg_catalog.int8larger(" INT64_FORMAT ","
-							   " (SELECT last_value FROM lockable.token_seq)))",
-							   floor));
-	SPI_finish();
-	(void) CitusRunOnWorkers(psprintf("SELECT pg_catalog.setval('lockable.token_seq',"
-									  " pg_catalog.int8larger(" INT64_FORMAT ","
-									  " (SELECT last_value FROM lockable.token_seq)))",
-									  floor),
-							 "lockable.distribute()");
-	SPI_connect();
+	was_distributed = Distributed("locks") && Distributed("places");
+	if (!was_distributed)
+	{
+		/*
+		 * No grant on the coordinator until the rows are in the shards
+		 * (Citus takes the lock on every node if the table is already
+		 * distributed by hand, when no lock function runs anyway).
+		 */
+		(void) QueryValue("LOCK TABLE lockable.locks IN EXCLUSIVE MODE");
+	}
+	floor = TokenFloor();
+	if (!was_distributed)
+	{
+		/*
+		 * The first time: every worker's sequence past floor.  No call is
+		 * delegated to them yet, so no draw races with the setval.
+		 */
+		SPI_finish();
+		(void) CitusRunOnWorkers(psprintf("SELECT 0 FROM pg_catalog.setval('lockable.token_seq',"
+										  " pg_catalog.int8larger(" INT64_FORMAT ","
+										  " (SELECT last_value FROM lockable.token_seq)))",
+										  floor / 4096 + 1),
+								 "lockable.distribute()");
+		SPI_connect();
+	}
+	else
+	{
+		/*
+		 * Again (after nodes were added, say): floor into the high-water
+		 * row of every shard, which every node's first grant of a uid
+		 * without a row draws above, wherever the shard moves.  The row
+		 * only ever rises, so this races with nothing.
+		 */
+		RaiseHighWater(floor);
+	}
 
 	/* 2. The tables, colocated. */
 	if (!Distributed("locks"))
@@ -330,7 +404,6 @@ ExtConfig(bool save, List **names, List **conditions)
 	{
 		Datum		config = heap_getattr(tuple, Anum_pg_extension_extconfig,
 										  RelationGetDescr(rel), &isnull);
-		Datum		condition;
 		Datum	   *oids;
 		Datum	   *conds;
 		int			n;
@@ -340,8 +413,9 @@ ExtConfig(bool save, List **names, List **conditions)
 		*conditions = NIL;
 		if (!isnull)
 		{
-			condition = heap_getattr(tuple, Anum_pg_extension_extcondition,
-									 RelationGetDescr(rel), &isnull);
+			Datum		condition = heap_getattr(tuple, Anum_pg_extension_extcondition,
+													 RelationGetDescr(rel), &isnull);
+
 			deconstruct_array(DatumGetArrayTypeP(config), OIDOID, sizeof(Oid),
 							  true, TYPALIGN_INT, &oids, NULL, &n);
 			deconstruct_array(DatumGetArrayTypeP(condition), TEXTOID, -1,
@@ -424,10 +498,13 @@ lockable_undistribute(PG_FUNCTION_ARGS)
 	List	   *config_names;
 	List	   *config_conditions;
 	ListCell   *lc;
-	char	   *last;
-	int64		counter;
-	int			rc;
+	int64		floor;
 
+	/*
+	 * The workers' part (step 2) commits by itself at the end: a caller's
+	 * transaction that then rolled back would leave it done.
+	 */
+	PreventInTransactionBlock(true, "lockable.undistribute()");
 	SPI_connect();
 	CheckCoordinator("lockable.undistribute()");
 	if (!Distributed("locks") && !Distributed("places"))
@@ -437,26 +514,14 @@ lockable_undistribute(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * 1. The plain tokens to come above every token drawn while distributed
-	 * (counter * 4096 + group, group < 4096): the coordinator's sequence
-	 * past every node's counter.
+	 * 1. No grant anywhere until the rows are back (Citus takes the lock on
+	 * every node, where each delegated call opens the table first); then
+	 * the plain tokens to come above every token anyone holds or held.
 	 */
-	rc = SPI_execute("SELECT pg_catalog.max(result::bigint)"
-					 "  FROM pg_catalog.run_command_on_workers("
-					 "'SELECT last_value FROM lockable.token_seq') WHERE success",
-					 true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	last = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	counter = last ? DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(last))) : 0;
-	last = QueryValue("SELECT last_value FROM lockable.token_seq");
-	counter = Max(counter, DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(last))));
-	if (counter > (PG_INT64_MAX >> 12) - 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
-				 errmsg("lockable.token_seq is too large to go back to plain tokens")));
+	(void) QueryValue("LOCK TABLE lockable.locks, lockable.places IN EXCLUSIVE MODE");
+	floor = TokenFloor();
 	(void) QueryValue(psprintf("SELECT pg_catalog.setval('lockable.token_seq', "
-							   INT64_FORMAT ")", (counter + 1) << 12));
+							   INT64_FORMAT ")", floor));
 
 	/*
 	 * 2. The functions, no longer delegated: out of Citus's pg_dist_object

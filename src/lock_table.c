@@ -82,6 +82,7 @@ typedef enum LockStatement
 	STMT_WITH_LINES,
 	STMT_SWEEP,
 	STMT_SWEEP_1_1,
+	STMT_SWEEP_SHARD,
 	STMT_HIGH_WATER,
 	NUM_LOCK_STATEMENTS
 } LockStatement;
@@ -122,8 +123,15 @@ static const LockStatementDef lock_statements[NUM_LOCK_STATEMENTS] = {
 	[STMT_SWEEP] = {
 		"DELETE FROM %s"
 		" WHERE expires_at OPERATOR(pg_catalog.<=) $1"
-		"   AND places OPERATOR(pg_catalog.=) 0"
-		" RETURNING token",
+		"   AND places OPERATOR(pg_catalog.=) 0",
+		1, {TIMESTAMPTZOID}
+	},
+	/* the same on a shard (Citus): how many, and the highest token deleted */
+	[STMT_SWEEP_SHARD] = {
+		"WITH d AS (DELETE FROM %s"
+		" WHERE expires_at OPERATOR(pg_catalog.<=) $1"
+		"   AND places OPERATOR(pg_catalog.=) 0 RETURNING token)"
+		" SELECT pg_catalog.count(*), pg_catalog.max(token) FROM d",
 		1, {TIMESTAMPTZOID}
 	},
 	/* the same for the table of 1.0 and 1.1, which has no line */
@@ -162,34 +170,31 @@ RunStatement(LockStatement stmt, Datum *values, Oid shard)
 	const LockStatementDef *def = &lock_statements[stmt];
 	Snapshot	snapshot = InvalidSnapshot;
 	Snapshot	crosscheck = InvalidSnapshot;
+	char	   *sql;
 	SPIPlanPtr	plan;
 	int			rc;
 
 	if (OidIsValid(shard))
-	{
-		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(shard)),
-													  get_rel_name(shard));
+		sql = psprintf(def->sql,
+					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(shard)),
+												  get_rel_name(shard)));
+	else
+		sql = psprintf(def->sql, "lockable.locks");
 
-		plan = SPI_prepare(psprintf(def->sql, name), def->nargs,
-						   (Oid *) def->argtypes);
+	if (OidIsValid(shard) || lock_plans[stmt] == NULL)
+	{
+		plan = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-				 def->sql, SPI_result_code_string(SPI_result));
-	}
-	else
-	{
-		if (lock_plans[stmt] == NULL)
+				 sql, SPI_result_code_string(SPI_result));
+		if (!OidIsValid(shard))
 		{
-			plan = SPI_prepare(psprintf(def->sql, "lockable.locks"),
-							   def->nargs, (Oid *) def->argtypes);
-			if (plan == NULL)
-				elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-					 def->sql, SPI_result_code_string(SPI_result));
 			SPI_keepplan(plan);
 			lock_plans[stmt] = plan;
 		}
-		plan = lock_plans[stmt];
 	}
+	else
+		plan = lock_plans[stmt];
 
 	if (IsolationUsesXactSnapshot())
 	{
@@ -202,7 +207,7 @@ RunStatement(LockStatement stmt, Datum *values, Oid shard)
 							  snapshot, crosscheck, false, true, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_snapshot failed for \"%s\": %s",
-			 def->sql, SPI_result_code_string(rc));
+			 sql, SPI_result_code_string(rc));
 	return SPI_processed;
 }
 
@@ -676,7 +681,7 @@ static int64
 DrawCounter(Oid seq, LOCKMODE mode, int64 at_least)
 {
 	LOCKTAG		tag;
-	volatile int64 counter;
+	volatile int64 counter = 0;
 
 	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, RelationRelationId, seq, 1);
 	(void) LockAcquire(&tag, mode, true, false);
@@ -744,6 +749,23 @@ LockTableNewToken(LockTable *table, int64 floor)
 /*---- Set-oriented statements ----*/
 
 /*
+ * TrustShard
+ *		Lock and verify a shard of lockable.locks on this node before SQL
+ *		touches it (see TrustCitusShard).
+ */
+static void
+TrustShard(Oid shard, LOCKMODE lockmode)
+{
+	Relation	shell = table_open(LockableRelid("locks", false), AccessShareLock);
+	Relation	rel = table_open(shard, lockmode);
+	AttrNumber	attnum[NUM_LOCK_COLUMNS];
+
+	TrustCitusShard(rel, shell, locks_columns, NUM_LOCK_COLUMNS, attnum);
+	table_close(rel, NoLock);
+	table_close(shell, NoLock);
+}
+
+/*
  * CollectUids
  *		Run a statement whose first column is a uid on the table (or, when
  *		Citus distributes it, on each of its shards on this node); return
@@ -766,8 +788,11 @@ CollectUids(LockStatement stmt, Datum *values, text ***uids)
 	SPI_connect();
 	for (int s = 0; s < nshards; s++)
 	{
-		uint64		count = RunStatement(stmt, values,
-										 distributed ? shards[s] : InvalidOid);
+		uint64		count;
+
+		if (distributed)
+			TrustShard(shards[s], AccessShareLock);
+		count = RunStatement(stmt, values, distributed ? shards[s] : InvalidOid);
 
 		if (total + count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
 			elog(ERROR, "too many uids: " UINT64_FORMAT, total + count);
@@ -842,10 +867,9 @@ LockTableSweep(TimestampTz cutoff)
 	bool		has_line;
 	bool		distributed;
 	Oid		   *shards = NULL;
-	int			nshards;
 	uint64		deleted = 0;
 
-	LockTableOpen(&table, NULL, NULL, true);
+	LockTableOpen(&table, NULL, NULL, false);
 	has_line = table.has_line;
 	distributed = table.distributed;
 	LockTableClose(&table);
@@ -856,27 +880,22 @@ LockTableSweep(TimestampTz cutoff)
 							   InvalidOid);
 	else
 	{
-		nshards = CitusLocalShards(LockableRelid("locks", false), &shards);
+		int			nshards = CitusLocalShards(LockableRelid("locks", false), &shards);
+
 		for (int s = 0; s < nshards; s++)
 		{
-			uint64		count = RunStatement(STMT_SWEEP, values, shards[s]);
-			int64		highest = 0;
+			bool		isnull;
+			int64		count;
+			Datum		highest;
 
-			for (uint64 i = 0; i < count; i++)
-			{
-				bool		isnull;
-				int64		token = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-																SPI_tuptable->tupdesc,
-																1, &isnull));
-
-				highest = Max(highest, token);
-			}
-			if (count > 0)
-			{
-				Datum		hw[1] = {Int64GetDatum(highest)};
-
-				RunStatement(STMT_HIGH_WATER, hw, shards[s]);
-			}
+			TrustShard(shards[s], RowExclusiveLock);
+			(void) RunStatement(STMT_SWEEP_SHARD, values, shards[s]);
+			count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1, &isnull));
+			highest = SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 2, &isnull);
+			if (count > 0 && !isnull)
+				RunStatement(STMT_HIGH_WATER, &highest, shards[s]);
 			deleted += count;
 		}
 	}

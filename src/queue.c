@@ -733,12 +733,21 @@ LineUidsOf(text *owner, text ***uids)
 	int			nshards = 1;
 	uint64		total = 0;
 
-	/* Verify the table before SQL touches it. */
+	/* Verify the table (and on Citus each shard) before SQL touches it. */
 	LineTableOpen(&line, false);
 	distributed = TrustExtensionTable(line.heap, places_columns,
 									  NUM_PLACE_COLUMNS, line.attnum);
 	if (distributed)
 		nshards = CitusLocalShards(RelationGetRelid(line.heap), &shards);
+	for (int s = 0; distributed && s < nshards; s++)
+	{
+		Relation	shard = table_open(shards[s], AccessShareLock);
+		AttrNumber	attnum[NUM_PLACE_COLUMNS];
+
+		TrustCitusShard(shard, line.heap, places_columns, NUM_PLACE_COLUMNS,
+						attnum);
+		table_close(shard, NoLock);
+	}
 	LineTableClose(&line);
 
 	*uids = MemoryContextAllocZero(callercxt, sizeof(text *));

@@ -52,6 +52,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_sequence.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -127,10 +128,14 @@ RememberTrusted(Oid relid, bool distributed)
 			trusted[i].distributed = distributed;
 			return;
 		}
-	/* Full: start over; the next calls verify again. */
-	ForgetTrustedRelation((Datum) 0, InvalidOid);
-	trusted[0].relid = relid;
-	trusted[0].distributed = distributed;
+	/* Full: replace the entries in turn; an evicted one is verified again. */
+	{
+		static int	victim = 0;
+
+		trusted[victim].relid = relid;
+		trusted[victim].distributed = distributed;
+		victim = (victim + 1) % MAX_TRUSTED_RELATIONS;
+	}
 }
 
 /*
@@ -377,10 +382,10 @@ TrustCitusShard(Relation shard, Relation table,
 				AttrNumber *attnums)
 {
 	Oid			relid = RelationGetRelid(shard);
-	bool		trusted = IsTrusted(relid);
+	bool		known = IsTrusted(relid);
 	char	   *relname = NULL;
 
-	if (!trusted)
+	if (!known)
 	{
 		relname = psprintf("%s.%s",
 						   get_namespace_name(RelationGetNamespace(shard)),
@@ -395,15 +400,18 @@ TrustCitusShard(Relation shard, Relation table,
 					 errdetail("The lock functions use only the shards Citus made of the extension's own tables.")));
 		CheckHeap(shard, relname);
 	}
-	CheckColumns(shard, relname, trusted, columns, ncolumns, attnums);
-	if (!trusted)
+	CheckColumns(shard, relname, known, columns, ncolumns, attnums);
+	if (!known)
 		RememberTrusted(relid, false);
 	WriteTableCheckTriggers(shard);
 }
 
 /*
  * TrustExtensionSequence
- *		Verify that relid is a sequence that is a member of the extension.
+ *		Verify that relid is a sequence that is a member of the extension,
+ *		and caches no more than one value: with CACHE above 1 each backend
+ *		draws from a range of its own, so a later grant could get a smaller
+ *		token than an earlier one.
  */
 void
 TrustExtensionSequence(Oid relid)
@@ -422,6 +430,21 @@ TrustExtensionSequence(Oid relid)
 				 errmsg("sequence \"%s\" is not a member of extension \"lockable\"",
 						get_rel_name(relid)),
 				 errdetail("Fencing tokens come only from the sequence the extension's scripts created; this one was replaced.")));
+	{
+		HeapTuple	tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(relid));
+		int64		cache;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for sequence %u", relid);
+		cache = ((Form_pg_sequence) GETSTRUCT(tuple))->seqcache;
+		ReleaseSysCache(tuple);
+		if (cache != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("sequence \"lockable.%s\" caches " INT64_FORMAT " values", get_rel_name(relid), cache),
+					 errdetail("With CACHE above 1 every backend draws tokens from a range of its own, so a later grant could get a smaller token than an earlier one."),
+					 errhint("ALTER SEQUENCE lockable.%s CACHE 1.", get_rel_name(relid))));
+	}
 	RememberTrusted(relid, false);
 }
 

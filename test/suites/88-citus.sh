@@ -25,12 +25,14 @@
 #     coordinator; a call Citus does not delegate refused (0A000);
 #     enforce_lock refused; tokens unique across nodes; release_all and
 #     sweep across the shards; tokens increasing per uid across a sweep and
-#     a move to a node whose sequence is behind;
+#     a move to a node whose sequence is behind; distribute() again raises
+#     every shard's high-water row;
 #   - the exclusion (with sweeps), takeover and queue hammers delegated,
 #     then the exclusion hammer while hot shards move back and forth, and
 #     while a worker is SIGKILLed and restarted: 0 violations, no
 #     acknowledged grant lost, amcheck clean on every shard of every node;
-#   - lockable.undistribute(): refusals as for distribute(); the catalog is
+#   - lockable.undistribute(): refusals as for distribute(), and in a
+#     transaction block (25001); the catalog is
 #     then a fresh install's (the regression fingerprint), the locks and
 #     lines are back on the coordinator with plain tokens above every
 #     distributed one; distribute() again works.
@@ -317,6 +319,18 @@ perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --delegated --mode takeover \
 perl "$LOCKABLE_TOP/test/reliability/queue_hammer.pl" --delegated \
     --clients 16 --uids 4 --seconds 15 --vanish 8 || Fail "queue hammer, delegated"
 
+Say "distribute() again raises every shard's token floor"
+Q -c "SET client_min_messages = warning" -c "SELECT lockable.distribute()" >/dev/null ||
+    Fail "distribute() on a distributed install"
+shards=$(Q -c "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'lockable.locks'::regclass")
+top=$(Q -c "SELECT max(token) FROM lockable.locks WHERE uid <> ''")
+Expect "every shard has its high-water row, at the highest token or above" \
+    "$(Q -c "SELECT count(*), count(*) FILTER (WHERE result::bigint >= $top)
+             FROM run_command_on_shards('lockable.locks', 'SELECT token FROM %s WHERE uid = ''''')")" \
+    "$shards|$shards"
+ExpectError "undistribute() in a transaction block" 25001 \
+    "BEGIN; SELECT lockable.undistribute(); COMMIT"
+
 Say "a hot uid's shard moved back and forth in the middle of the hammer"
 perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --delegated --mode exclusion \
     --clients 8 --uids 4 --seconds 20 --move-shards 3 || Fail "exclusion hammer with shard moves"
@@ -325,10 +339,12 @@ Say "a worker killed with SIGKILL in the middle of the hammer, and restarted"
 perl "$LOCKABLE_TOP/test/reliability/hammer.pl" --delegated --mode exclusion \
     --clients 8 --uids 4 --seconds 20 &
 hammer=$!
+victim=$(NodeOf hot:1)
 sleep 5
-KillCitusNode 1
+echo "killing worker $victim, which holds hot:1"
+KillCitusNode "$victim"
 sleep 2
-StartCitusNode 1
+StartCitusNode "$victim"
 wait $hammer || Fail "exclusion hammer across a worker's crash"
 
 Say "lockable.undistribute()"
