@@ -272,8 +272,19 @@ Expect "drawn on both workers" \
     "$(awk '{ print $1 % 4096 }' "$CITUS_DIR/tokens" | sort -u | wc -l)" 2
 
 Say "lock_release_all and lock_sweep across the shards"
+for n in 1 2; do
+    CitusPsql "$n" -At -c "LISTEN lockable" -c "SELECT pg_sleep(4)" >"$CITUS_DIR/listen.$n" 2>&1 &
+done
+sleep 1
 Expect "lock_release_all counts every lock on every worker" \
     "$(Q -c "SELECT lockable.lock_release_all('dave')")" 60
+wait
+for n in 1 2; do
+    expected=$(awk -v g="$(GroupOf "$n")" '$1 % 4096 == g' "$CITUS_DIR/tokens" | wc -l)
+    got=$(grep -c 'Asynchronous notification "lockable" with payload ".*"event" *: *"released".*"owner" *: *"dave"' \
+        "$CITUS_DIR/listen.$n" || true)
+    Expect "worker $n announced the release of each of dave's locks it held" "$got" "$expected"
+done
 Expect "no lock of dave is left" "$(Q -c "SELECT count(*) FROM lockable.active_locks WHERE owner = 'dave'")" 0
 swept=$(Q -c "SELECT lockable.lock_sweep()")
 Expect "lock_sweep deletes the ended rows on every worker" "$((swept >= 60))" 1
