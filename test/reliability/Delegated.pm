@@ -19,10 +19,12 @@
 #
 # A delegated call runs on the worker that holds the uid's shard, in a
 # transaction of its own that the worker commits by itself.  When the call
-# fails with 40001 (the shard moved while the call waited for it) or with a
+# fails with 40001 (the shard moved while the call waited for it), with a
 # connection failure (SQLSTATE class 08: the coordinator lost the worker;
-# or the client lost the coordinator), the client cannot tell whether that
-# transaction committed: the outcome is unknown, and the caller must act as
+# or the client lost the coordinator), or with the worker's own shutdown
+# error that the coordinator relays (57P01 "terminating connection due to
+# unexpected postmaster exit", 57P02, 57P03 while it starts again), the
+# client cannot tell whether that transaction committed: the outcome is unknown, and the caller must act as
 # if it might have either way.  Call reports such a failure instead of
 # dying, after reconnecting (with a short backoff, for up to 30 s) when the
 # client's own connection is gone; any other error dies, as it should.
@@ -49,7 +51,8 @@ sub Unknown
 	my ($msg) = split /\n/, ($dbh->errstr // '');
 	$msg //= '';
 	$msg =~ s/^ERROR:\s*//;
-	return "$state $msg" if $state eq '40001' || $state =~ /^S?08/;
+	return "$state $msg" if $state eq '40001' || $state =~ /^S?08/ ||
+	  $state =~ /^57P0[123]$/;
 	return "connection lost: $msg" unless $dbh->ping;
 	return undef;
 }
