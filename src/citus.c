@@ -1,19 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * citus.c
- *	  What lockable knows of Citus: whether a relation is a Citus table
- *	  (distributed, reference, or a local table in Citus's metadata), or a
- *	  shard of one, read from Citus's own catalogs.
+ *	  What lockable knows of Citus, read from Citus's own catalogs and
+ *	  asked of Citus's own SQL functions: whether a relation is a Citus
+ *	  table or a shard of one; on a distributed install (lockable.
+ *	  distribute()), where a uid's shards are and whether they are on this
+ *	  node, and the set-oriented calls run on every worker.
  *
  * lockable reads and writes its tables on the node a call runs on.  Once
  * Citus distributes lockable.locks, that node's copy of the table is an
- * empty shell and the rows live in shards on other nodes: every per-uid
- * call would miss its row (1.1 looped for ever).  And enforce_lock, fired
- * on a worker for a row of a distributed table, would look the row's lock
- * up in the worker's own, empty, lockable.locks and let every write pass.
- * Both are refused, by the callers of CitusTableOf, the moment they would
- * first use such a table.
- *
+ * empty shell and the rows live in shards.  Only lockable.distribute()'s
+ * distribution is served (CitusCheckDistributedByUid: both tables
+ * hash-distributed on uid, colocated); any other is refused.  A per-uid
+ * call opens the uid's shards on the node Citus delegated it to
+ * (CitusUidShards), under Citus's shard metadata lock, which a shard move
+ * takes in ExclusiveLock before it switches the placement: the placement
+ * is checked after the lock is granted, so no call writes a shard that has
+ * moved away.  enforce_lock, fired on a worker for a row of a distributed
+ * table, would look the row's lock up where it is not: its callers refuse
+ * such tables (CitusTableOf).
+
  * Citus keeps its metadata in tables of pg_catalog (pg_dist_partition: one
  * row per Citus table; pg_dist_shard: one row per shard), on the
  * coordinator and, with metadata sync (Citus's default since 11), on every
@@ -23,8 +29,10 @@
  * database (Citus not installed, or its extension not created), a relation
  * is never a Citus table and the cost is one syscache look-up per catalog.
  *
- * Invariant: CitusTableOf answers from the catalogs as of the current
- * catalog snapshot; callers cache the answer only as long as they cache
+ * Invariants: CitusUidShards returns only shards placed on this node as of
+ * a catalog snapshot taken after the shard group's metadata lock was
+ * granted, and that lock is held to the end of the transaction;
+ * CitusTableOf answers from the catalogs as of the current catalog snapshot; callers cache the answer only as long as they cache
  * their verification of the relation, until its next relcache
  * invalidation (Citus invalidates a table's relcache entry whenever it
  * adds or changes its metadata).
@@ -401,17 +409,46 @@ PlacedHere(int64 shardid, int32 groupid)
 }
 
 /*
+ * The OIDs of the Citus functions a per-uid call uses, looked up once and
+ * forgotten at any invalidation of pg_proc (DROP EXTENSION citus, say).
+ */
+typedef enum CitusFunctionId
+{
+	CITUS_SHARD_ID_FN,			/* get_shard_id_for_distribution_column */
+	CITUS_LOCK_METADATA_FN,		/* lock_shard_metadata */
+	NUM_CITUS_FUNCTIONS
+} CitusFunctionId;
+
+static Oid	citus_functions[NUM_CITUS_FUNCTIONS];
+static bool citus_functions_callback = false;
+
+static void
+ForgetCitusFunctions(Datum arg, int cacheid, uint32 hashvalue)
+{
+	memset(citus_functions, 0, sizeof(citus_functions));
+}
+
+/*
  * CitusFunction
  *		The OID of Citus's SQL function pg_catalog.name(argtypes).
  */
 static Oid
-CitusFunction(const char *name, int nargs, Oid *argtypes)
+CitusFunction(CitusFunctionId id, const char *name, int nargs, Oid *argtypes)
 {
-	String	   *schema = makeString("pg_catalog");
-	String	   *function = makeString(pstrdup(name));
+	if (!OidIsValid(citus_functions[id]))
+	{
+		String	   *schema = makeString("pg_catalog");
+		String	   *function = makeString(pstrdup(name));
 
-	return LookupFuncName(lappend(lappend(NIL, schema), function), nargs,
-						  argtypes, false);
+		if (!citus_functions_callback)
+		{
+			CacheRegisterSyscacheCallback(PROCOID, ForgetCitusFunctions, (Datum) 0);
+			citus_functions_callback = true;
+		}
+		citus_functions[id] = LookupFuncName(lappend(lappend(NIL, schema), function),
+											 nargs, argtypes, false);
+	}
+	return citus_functions[id];
 }
 
 /*
@@ -425,7 +462,8 @@ static int64
 ShardIdOfUid(Oid relid, text *uid)
 {
 	Oid			argtypes[2] = {REGCLASSOID, ANYOID};
-	Oid			fn = CitusFunction("get_shard_id_for_distribution_column", 2, argtypes);
+	Oid			fn = CitusFunction(CITUS_SHARD_ID_FN, "get_shard_id_for_distribution_column",
+							   2, argtypes);
 	FmgrInfo	flinfo;
 	FuncExpr   *expr = makeNode(FuncExpr);
 	FunctionCallInfo fcinfo = palloc0(SizeForFunctionCallInfo(2));
@@ -469,7 +507,7 @@ LockShardMetadata(int64 *shardids, int nshards, LOCKMODE lockmode)
 
 	if (nshards == 0)
 		return;
-	fn = CitusFunction("lock_shard_metadata", 2, argtypes);
+	fn = CitusFunction(CITUS_LOCK_METADATA_FN, "lock_shard_metadata", 2, argtypes);
 	elems = palloc(sizeof(Datum) * nshards);
 	for (int i = 0; i < nshards; i++)
 		elems[i] = Int64GetDatum(shardids[i]);
@@ -606,18 +644,20 @@ CitusLocalShards(Oid relid, Oid **shards)
 }
 
 /*
- * CitusRunOnWorkers
+ * CitusRunOnWorkersEach
  *		Run command on every worker through Citus's run_command_on_workers
  *		(each node runs it in a transaction of its own, which commits or
- *		fails by itself), and return the sum of the bigint each returns.
- *		A node that fails: an error naming it, after the others committed.
+ *		fails by itself); return what each returned, in the caller's
+ *		memory context, and their number in *nworkers.  A node that fails:
+ *		an error naming it (with caller), after the others committed.
  */
-int64
-CitusRunOnWorkers(const char *command, const char *caller)
+CitusWorkerResult *
+CitusRunOnWorkersEach(const char *command, const char *caller, int *nworkers)
 {
+	MemoryContext callercxt = CurrentMemoryContext;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(command)};
-	int64		sum = 0;
+	CitusWorkerResult *results;
 	int			rc;
 
 	SPI_connect();
@@ -626,6 +666,8 @@ CitusRunOnWorkers(const char *command, const char *caller)
 							   1, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	results = MemoryContextAllocZero(callercxt,
+									 sizeof(CitusWorkerResult) * (SPI_processed + 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -643,9 +685,30 @@ CitusRunOnWorkers(const char *command, const char *caller)
 							result ? result : "no result"),
 					 errdetail("Every node runs its part in a transaction of its own; the nodes that did not fail have committed theirs."),
 					 errhint("Call %s again when the node is back.", caller)));
-		if (result != NULL)
-			sum += DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(result)));
+		results[i].node = MemoryContextStrdup(callercxt, node ? node : "?");
+		results[i].port = MemoryContextStrdup(callercxt, port ? port : "?");
+		results[i].result = result ? MemoryContextStrdup(callercxt, result) : NULL;
 	}
+	*nworkers = (int) SPI_processed;
 	SPI_finish();
+	return results;
+}
+
+/*
+ * CitusRunOnWorkers
+ *		As CitusRunOnWorkersEach, for a command that returns a bigint: the
+ *		sum of what the workers returned.
+ */
+int64
+CitusRunOnWorkers(const char *command, const char *caller)
+{
+	int			nworkers;
+	CitusWorkerResult *results = CitusRunOnWorkersEach(command, caller, &nworkers);
+	int64		sum = 0;
+
+	for (int i = 0; i < nworkers; i++)
+		if (results[i].result != NULL)
+			sum += DatumGetInt64(DirectFunctionCall1(int8in,
+													 CStringGetDatum(results[i].result)));
 	return sum;
 }

@@ -106,40 +106,28 @@ QueryValue(const char *query)
 static void
 CheckWorkers(const char *version)
 {
-	int			rc = SPI_execute("SELECT nodename, nodeport, success, result"
-								 " FROM pg_catalog.run_command_on_workers("
-								 "'SELECT extversion FROM pg_catalog.pg_extension"
-								 " WHERE extname OPERATOR(pg_catalog.=) ''lockable''')",
-								 false, 0);
+	int			nworkers;
+	CitusWorkerResult *workers =
+		CitusRunOnWorkersEach("SELECT extversion FROM pg_catalog.pg_extension"
+							  " WHERE extname OPERATOR(pg_catalog.=) 'lockable'",
+							  "lockable.distribute()", &nworkers);
 
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (int i = 0; i < nworkers; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *node = SPI_getvalue(tuple, desc, 1);
-		char	   *port = SPI_getvalue(tuple, desc, 2);
-		char	   *success = SPI_getvalue(tuple, desc, 3);
-		char	   *result = SPI_getvalue(tuple, desc, 4);
+		const char *result = workers[i].result;
 
-		if (success == NULL || strcmp(success, "t") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not reach Citus worker %s:%s: %s",
-							node, port, result ? result : "no result")));
 		if (result == NULL || result[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("extension \"lockable\" is not installed on Citus worker %s:%s",
-							node, port),
+							workers[i].node, workers[i].port),
 					 errdetail("Citus relies on every node having the extension's tables and functions."),
 					 errhint("Run CREATE EXTENSION lockable on every node, then lockable.distribute() again.")));
 		if (strcmp(result, version) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("extension \"lockable\" is at version %s on Citus worker %s:%s, and at %s here",
-							result, node, port, version),
+							result, workers[i].node, workers[i].port, version),
 					 errhint("Run ALTER EXTENSION lockable UPDATE on every node, then lockable.distribute() again.")));
 	}
 }

@@ -766,6 +766,34 @@ TrustShard(Oid shard, LOCKMODE lockmode)
 }
 
 /*
+ * AppendSpiUids
+ *		Append the first column (a uid) of every row of the last SPI
+ *		statement to *uids, which holds total uids and a NULL after them,
+ *		copying each into memory context cxt; returns the new total.
+ */
+uint64
+AppendSpiUids(text ***uids, uint64 total, MemoryContext cxt)
+{
+	uint64		count = SPI_processed;
+
+	if (total + count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
+		elog(ERROR, "too many uids: " UINT64_FORMAT, total + count);
+	*uids = repalloc(*uids, sizeof(text *) * (total + count + 1));
+	for (uint64 i = 0; i < count; i++)
+	{
+		bool		isnull;
+		Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext oldcontext = MemoryContextSwitchTo(cxt);
+
+		(*uids)[total++] = DatumGetTextPCopy(uid);
+		MemoryContextSwitchTo(oldcontext);
+	}
+	(*uids)[total] = NULL;
+	return total;
+}
+
+/*
  * CollectUids
  *		Run a statement whose first column is a uid on the table (or, when
  *		Citus distributes it, on each of its shards on this node); return
@@ -779,39 +807,18 @@ CollectUids(LockStatement stmt, Datum *values, text ***uids)
 	Oid		   *shards = NULL;
 	int			nshards = 1;
 	uint64		total = 0;
-	uint64		room = 16;
 
 	if (distributed)
 		nshards = CitusLocalShards(LockableRelid("locks", false), &shards);
-	*uids = MemoryContextAllocZero(callercxt, sizeof(text *) * (room + 1));
+	*uids = MemoryContextAllocZero(callercxt, sizeof(text *));
 
 	SPI_connect();
 	for (int s = 0; s < nshards; s++)
 	{
-		uint64		count;
-
 		if (distributed)
 			TrustShard(shards[s], AccessShareLock);
-		count = RunStatement(stmt, values, distributed ? shards[s] : InvalidOid);
-
-		if (total + count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
-			elog(ERROR, "too many uids: " UINT64_FORMAT, total + count);
-		if (total + count > room)
-		{
-			room = total + count;
-			*uids = repalloc(*uids, sizeof(text *) * (room + 1));
-		}
-		for (uint64 i = 0; i < count; i++)
-		{
-			bool		isnull;
-			Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext oldcontext = MemoryContextSwitchTo(callercxt);
-
-			(*uids)[total++] = DatumGetTextPCopy(uid);
-			MemoryContextSwitchTo(oldcontext);
-		}
-		(*uids)[total] = NULL;
+		(void) RunStatement(stmt, values, distributed ? shards[s] : InvalidOid);
+		total = AppendSpiUids(uids, total, callercxt);
 	}
 	SPI_finish();
 	return (int) total;

@@ -96,7 +96,7 @@ typedef struct LockTable
 	AttrNumber	attnum[NUM_LOCK_COLUMNS];
 	bool		has_line;		/* the 1.2 table, with the line columns */
 	bool		writing;		/* opened for writes */
-	bool		distributed;	/* by lockable.distribute(): see below */
+	bool		distributed;	/* by lockable.distribute(): see above */
 	Oid			places_shard;	/* the uid's shard of lockable.places */
 	WriteTable	writer;
 } LockTable;
@@ -150,6 +150,7 @@ extern bool LockTableInsert(LockTable *table, text *uid, TimestampTz now);
 extern int64 LockTableNewToken(LockTable *table, int64 floor);
 
 /* The set-oriented statements (SPI), each returning uids. */
+extern uint64 AppendSpiUids(text ***uids, uint64 total, MemoryContext cxt);
 extern int	LockTableUidsHeldBy(text *owner, TimestampTz now, text ***uids);
 extern int	LockTableUidsWithLines(TimestampTz now, text ***uids);
 extern uint64 LockTableSweep(TimestampTz cutoff);

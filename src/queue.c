@@ -47,7 +47,6 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "citus.h"
@@ -757,7 +756,6 @@ LineUidsOf(text *owner, text ***uids)
 		SPIPlanPtr	plan;
 		Oid			argtypes[1] = {TEXTOID};
 		int			rc;
-		uint64		count;
 
 		if (distributed)
 		{
@@ -794,21 +792,7 @@ LineUidsOf(text *owner, text ***uids)
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_snapshot failed: %s",
 				 SPI_result_code_string(rc));
-		count = SPI_processed;
-		if (total + count > (uint64) (MaxAllocSize / sizeof(text *)) - 1)
-			elog(ERROR, "too many uids: " UINT64_FORMAT, total + count);
-		*uids = repalloc(*uids, sizeof(text *) * (total + count + 1));
-		for (uint64 i = 0; i < count; i++)
-		{
-			bool		isnull;
-			Datum		uid = SPI_getbinval(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext oldcontext = MemoryContextSwitchTo(callercxt);
-
-			(*uids)[total++] = DatumGetTextPCopy(uid);
-			MemoryContextSwitchTo(oldcontext);
-		}
-		(*uids)[total] = NULL;
+		total = AppendSpiUids(uids, total, callercxt);
 	}
 	SPI_finish();
 	return (int) total;

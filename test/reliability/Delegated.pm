@@ -16,6 +16,7 @@
 #	my @nodes = Delegated::Nodes($dbh);			# [host, port], coordinator first
 #	my $node_dbh = Delegated::ConnectNode($dbh, $host, $port, \%attr);
 #	Delegated::CheckPushedDown($dbh, $sql, @args) or die ...;
+#	my %fig = Delegated::Figures('hammer.log');	# the unknowns' report
 #
 # A delegated call runs on the worker that holds the uid's shard, in a
 # transaction of its own that the worker commits by itself.  When the call
@@ -95,6 +96,33 @@ sub CheckPushedDown
 	}
 	return scalar grep { /pushing down the function call/ } @said;
 }
+
+# Figures($log): the report's figures of unknown outcomes (by call, how
+# they were settled, and why) from log table $log, whose rows have event
+# 'unknown' or 'resolve', call, ok and reason: name => SQL pairs.
+sub Figures
+{
+	my ($log) = @_;
+	my %sql = (
+		unknowns => qq{
+			SELECT coalesce(string_agg(call || ' ' || n, ', ' ORDER BY call), 'none')
+			  FROM (SELECT call, count(*) AS n FROM $log
+			         WHERE event = 'unknown' GROUP BY call) s},
+		settled => qq{
+			SELECT coalesce(string_agg(format('%s %s/%s', call, t, f),
+			                           ', ' ORDER BY call), 'none')
+			  FROM (SELECT call, count(*) FILTER (WHERE ok) AS t,
+			               count(*) FILTER (WHERE NOT ok) AS f
+			          FROM $log WHERE event = 'resolve' GROUP BY call) s},
+		'unknown reasons' => qq{
+			SELECT coalesce(string_agg(format('%s (%s)', r, n), '; ' ORDER BY n DESC), '')
+			  FROM (SELECT regexp_replace(reason, 'lock "[^"]*"', 'lock "..."', 'g') AS r,
+			               count(*) AS n
+			          FROM $log WHERE event = 'unknown' GROUP BY 1) s},
+	);
+	return %sql;
+}
+
 
 package Delegated::Session;
 
@@ -187,5 +215,6 @@ sub Settle
 		$pause = $pause * 2 > 1 ? 1 : $pause * 2;
 	}
 }
+
 
 1;

@@ -856,21 +856,7 @@ if ($opt{delegated})
 	$fig{takeovers} =~ s/ORDER BY seq/ORDER BY token/;
 	$fig{takeovers} =~ s/r\.event = 'release' AND r\.ok/r.event IN ('release', 'resolve') AND r.ok/;
 	%fig = (%fig,
-		unknowns => q{
-			SELECT coalesce(string_agg(call || ' ' || n, ', ' ORDER BY call), 'none')
-			  FROM (SELECT call, count(*) AS n FROM hammer.log
-			         WHERE event = 'unknown' GROUP BY call) s},
-		settled => q{
-			SELECT coalesce(string_agg(format('%s %s/%s', call, t, f),
-			                           ', ' ORDER BY call), 'none')
-			  FROM (SELECT call, count(*) FILTER (WHERE ok) AS t,
-			               count(*) FILTER (WHERE NOT ok) AS f
-			          FROM hammer.log WHERE event = 'resolve' GROUP BY call) s},
-		'unknown reasons' => q{
-			SELECT coalesce(string_agg(format('%s (%s)', r, n), '; ' ORDER BY n DESC), '')
-			  FROM (SELECT regexp_replace(reason, 'lock "[^"]*"', 'lock "..."', 'g') AS r,
-			               count(*) AS n
-			          FROM hammer.log WHERE event = 'unknown' GROUP BY 1) s},
+		Delegated::Figures('hammer.log'),
 		'rows at last grant' => q{
 			SELECT count(*) FROM hammer.guard h JOIN hammer.locks_end l USING (uid)
 			 WHERE l.token = (SELECT max(token) FROM hammer.log

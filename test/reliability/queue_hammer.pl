@@ -619,21 +619,7 @@ if ($opt{delegated})
 		$listener_failed = join(', ', @skip);
 	}
 	%fig = (%fig,
-		unknowns => q{
-			SELECT coalesce(string_agg(call || ' ' || n, ', ' ORDER BY call), 'none')
-			  FROM (SELECT call, count(*) AS n FROM hammer.seen
-			         WHERE event = 'unknown' GROUP BY call) s},
-		settled => q{
-			SELECT coalesce(string_agg(format('%s %s/%s', call, t, f),
-			                           ', ' ORDER BY call), 'none')
-			  FROM (SELECT call, count(*) FILTER (WHERE ok) AS t,
-			               count(*) FILTER (WHERE NOT ok) AS f
-			          FROM hammer.seen WHERE event = 'resolve' GROUP BY call) s},
-		'unknown reasons' => q{
-			SELECT coalesce(string_agg(format('%s (%s)', r, n), '; ' ORDER BY n DESC), '')
-			  FROM (SELECT regexp_replace(reason, 'lock "[^"]*"', 'lock "..."', 'g') AS r,
-			               count(*) AS n
-			          FROM hammer.seen WHERE event = 'unknown' GROUP BY 1) s},
+		Delegated::Figures('hammer.seen'),
 	);
 }
 my %n = map { $_ => $dbh->selectrow_array($fig{$_}) } keys %fig;
