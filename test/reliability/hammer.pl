@@ -406,6 +406,20 @@ sub DelegatedClient
 		$log->('resolve', $t, $ok, undef, $call, "answered after $tries call(s)");
 		return $ok;
 	};
+	# release the grant with token $t: logged when answered, else settled
+	my $release = sub {
+		my ($t) = @_;
+		my ($answered, $sent, $ok) = $lock->('release', 'release', $t,
+			$uid, $owner);
+		if ($answered)
+		{
+			$log->('release', $t, $ok, $sent);
+		}
+		else
+		{
+			$settle->('release', $t);
+		}
+	};
 
 	srand($$ ^ time);
 	# A grant in hand always gets its section, even when time is up.
@@ -432,16 +446,7 @@ sub DelegatedClient
 			$s->Do('enter', $uid, $owner, $token);
 			sleep(rand($opt{'hold-ms'}) / 1000);
 			$s->Do('exit', $uid, $owner, $token);
-			my ($answered, $sent, $ok) = $lock->('release', 'release', $token,
-				$uid, $owner);
-			if ($answered)
-			{
-				$log->('release', $token, $ok, $sent);
-			}
-			else
-			{
-				$settle->('release', $token);
-			}
+			$release->($token);
 			undef $token;
 			next;
 		}
@@ -462,16 +467,7 @@ sub DelegatedClient
 		if ($written)
 		{
 			# may be false if the lease ran out after the write: no matter
-			($answered, $sent, my $ok) = $lock->('release', 'release', $token,
-				$uid, $owner);
-			if ($answered)
-			{
-				$log->('release', $token, $ok, $sent);
-			}
-			else
-			{
-				$settle->('release', $token);
-			}
+			$release->($token);
 			undef $token;
 			next;
 		}
