@@ -307,7 +307,7 @@ CitusLocalGroupId(void)
 	int32		groupid = -1;
 
 	/* It changes only when the node joins a cluster: once a transaction. */
-	if (cached_lxid == MyProc->lxid && cached_group >= 0)
+	if (cached_lxid == MyLocalTransactionId() && cached_group >= 0)
 		return cached_group;
 
 	catalog = CitusCatalogOid("pg_dist_local_group");
@@ -329,7 +329,7 @@ CitusLocalGroupId(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this node has no group in the Citus cluster")));
-	cached_lxid = MyProc->lxid;
+	cached_lxid = MyLocalTransactionId();
 	cached_group = groupid;
 	return groupid;
 }

@@ -275,7 +275,7 @@ OpenWithLock(LockTable *table, text *uid, const char *caller,
 		table_close(shell, NoLock);
 	}
 
-	indexid = RelationGetPrimaryKeyIndex(table->heap);
+	indexid = RelationGetPrimaryKeyIndex_compat(table->heap);
 	if (!OidIsValid(indexid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -436,7 +436,7 @@ LockTablePeek(LockTable *table, text *uid, LockRow *row)
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   table->pkey->rd_indcollation[0], F_TEXTEQ,
 						   PointerGetDatum(uid));
-	scan = index_beginscan(table->heap, table->pkey, row->snapshot, 1, 0);
+	scan = index_beginscan_compat(table->heap, table->pkey, row->snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	slot = table_slot_create(table->heap, NULL);
 

@@ -45,8 +45,7 @@ char	   *lockable_token_string = NULL;
 /*
  * The value of lockable.max_ttl as an Interval, kept by the check hook in
  * the GUC's "extra" and installed by the assign hook.  guc.c owns and frees
- * "extra": with free() up to PostgreSQL 15, with guc_free() (pfree of its
- * own context) from 16, so it must come from GucExtraAlloc.
+ * "extra", so it must come from GucExtraAlloc (pg_compat.h).
  */
 static Interval *max_ttl = NULL;
 
@@ -54,27 +53,6 @@ static Interval *max_ttl = NULL;
  * The value of lockable.token, or NULL when it is empty; kept like max_ttl.
  */
 static int64 *token = NULL;
-
-/*
- * GucExtraAlloc
- *		Memory for a GUC's "extra" value, from the allocator guc.c frees it
- *		with; NULL (and a LOG message from 16) when out of memory, which the
- *		check hook reports as a failed check.
- */
-static void *
-GucExtraAlloc(size_t size)
-{
-#if PG_VERSION_NUM >= 160000
-	return guc_malloc(LOG, size);
-#else
-	return malloc(size);
-#endif
-}
-
-/* strtoi64 arrived in PostgreSQL 15's c.h. */
-#ifndef strtoi64
-#define strtoi64(str, endptr, base) ((int64) strtoll(str, endptr, base))
-#endif
 
 /* A lease longer than this cannot be configured at all: 100 years. */
 #define LOCKABLE_MAX_TTL_CEILING_DAYS (100 * 365)
@@ -252,11 +230,7 @@ _PG_init(void)
 							   assign_token,
 							   NULL);
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("lockable");
-#else
-	EmitWarningsOnPlaceholders("lockable");
-#endif
 
 	/*
 	 * Preloaded, the postmaster sets up the condition variables that

@@ -27,6 +27,8 @@
 
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "commands/trigger.h"
 #include "datatype/timestamp.h"
 #include "utils/hsearch.h"

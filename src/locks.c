@@ -66,11 +66,7 @@
 #include "utils/json.h"
 #include "utils/resowner.h"
 #include "utils/timeout.h"
-#if PG_VERSION_NUM >= 140000
 #include "utils/wait_event.h"
-#else
-#include "pgstat.h"
-#endif
 
 #include "citus.h"
 #include "lock_table.h"

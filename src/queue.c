@@ -233,7 +233,7 @@ ReadLine(LineTable *line, UidState *state)
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   line->order_index->rd_indcollation[0], F_TEXTEQ,
 						   PointerGetDatum(state->uid));
-	scan = index_beginscan(line->heap, line->order_index,
+	scan = index_beginscan_compat(line->heap, line->order_index,
 						   state->lock.snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	slot = table_slot_create(line->heap, NULL);

@@ -119,30 +119,13 @@ StartExecutor(WriteTable *wt)
 	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-#if PG_VERSION_NUM >= 160000
-	{
-		RTEPermissionInfo *perminfo = makeNode(RTEPermissionInfo);
-
-		perminfo->relid = RelationGetRelid(rel);
-		perminfo->requiredPerms = ACL_INSERT | ACL_UPDATE | ACL_DELETE;
-		rte->perminfoindex = 1;
-		ExecInitRangeTable(estate, list_make1(rte), list_make1(perminfo));
-	}
-#else
-	rte->requiredPerms = ACL_INSERT | ACL_UPDATE | ACL_DELETE;
-	ExecInitRangeTable(estate, list_make1(rte));
-#endif
+	ExecInitSingleRelationRangeTable(estate, rte,
+									 ACL_INSERT | ACL_UPDATE | ACL_DELETE);
 
 	wt->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(wt->rri, rel, 1, NULL, 0);
-#if PG_VERSION_NUM >= 140000
 	estate->es_opened_result_relations =
 		lappend(estate->es_opened_result_relations, wt->rri);
-#else
-	estate->es_result_relations = wt->rri;
-	estate->es_num_result_relations = 1;
-	estate->es_result_relation_info = wt->rri;
-#endif
 
 	wt->slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel),
 									  &TTSOpsHeapTuple);
@@ -165,11 +148,7 @@ SetWrittenColumns(WriteTable *wt, int ncols, const int *cols)
 	for (int i = 0; i < ncols; i++)
 		columns = bms_add_member(columns,
 								 cols[i] - FirstLowInvalidHeapAttributeNumber);
-#if PG_VERSION_NUM >= 160000
-	((RTEPermissionInfo *) linitial(wt->estate->es_rteperminfos))->updatedCols = columns;
-#else
-	exec_rt_fetch(1, wt->estate)->updatedCols = columns;
-#endif
+	SetSingleRelationUpdatedCols(wt->estate, columns);
 	MemoryContextSwitchTo(oldcontext);
 }
 
@@ -197,17 +176,8 @@ InsertIndexEntries(WriteTable *wt, bool update, bool summarizing_only)
 	OpenIndexes(wt);
 	if (wt->rri->ri_NumIndices == 0)
 		return NIL;
-#if PG_VERSION_NUM >= 160000
-	return ExecInsertIndexTuples(wt->rri, wt->slot, wt->estate, update,
-								 false, NULL, NIL, summarizing_only);
-#elif PG_VERSION_NUM >= 140000
-	Assert(!summarizing_only);
-	return ExecInsertIndexTuples(wt->rri, wt->slot, wt->estate, update,
-								 false, NULL, NIL);
-#else
-	Assert(!summarizing_only);
-	return ExecInsertIndexTuples(wt->slot, wt->estate, false, NULL, NIL);
-#endif
+	return ExecInsertIndexTuples_compat(wt->rri, wt->slot, wt->estate, update,
+										summarizing_only);
 }
 
 static void
@@ -246,7 +216,7 @@ WriteTableUpdate(WriteTable *wt, ItemPointer otid, HeapTuple newtuple,
 	LockTupleMode lockmode;
 	TM_Result	result;
 	bool		need_index;
-	bool		summarizing_only = false;
+	bool		summarizing_only;
 
 	StartExecutor(wt);
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
@@ -258,23 +228,10 @@ WriteTableUpdate(WriteTable *wt, ItemPointer otid, HeapTuple newtuple,
 	if (fire)
 		AfterTriggerBeginQuery();
 
-#if PG_VERSION_NUM >= 160000
-	{
-		TU_UpdateIndexes update_indexes;
-
-		result = table_tuple_update(rel, otid, wt->slot,
-									GetCurrentCommandId(true),
-									InvalidSnapshot, crosscheck, wait,
-									&tmfd, &lockmode, &update_indexes);
-		need_index = (update_indexes != TU_None);
-		summarizing_only = (update_indexes == TU_Summarizing);
-	}
-#else
-	result = table_tuple_update(rel, otid, wt->slot,
-								GetCurrentCommandId(true),
-								InvalidSnapshot, crosscheck, wait,
-								&tmfd, &lockmode, &need_index);
-#endif
+	result = table_tuple_update_compat(rel, otid, wt->slot,
+									   GetCurrentCommandId(true), crosscheck,
+									   wait, &tmfd, &lockmode, &need_index,
+									   &summarizing_only);
 	CheckResult(wt, result, "update");
 
 	if (result == TM_Ok)
@@ -284,13 +241,8 @@ WriteTableUpdate(WriteTable *wt, ItemPointer otid, HeapTuple newtuple,
 		if (need_index)
 			recheck = InsertIndexEntries(wt, true, summarizing_only);
 		if (fire)
-#if PG_VERSION_NUM >= 150000
 			ExecARUpdateTriggers(wt->estate, wt->rri, NULL, NULL, otid, NULL,
 								 wt->slot, recheck, NULL, false);
-#else
-			ExecARUpdateTriggers(wt->estate, wt->rri, otid, NULL,
-								 wt->slot, recheck, NULL);
-#endif
 		list_free(recheck);
 	}
 
@@ -324,11 +276,7 @@ WriteTableDelete(WriteTable *wt, ItemPointer tid, bool wait,
 								false);
 	CheckResult(wt, result, "delete");
 	if (result == TM_Ok && fire)
-#if PG_VERSION_NUM >= 150000
 		ExecARDeleteTriggers(wt->estate, wt->rri, tid, NULL, NULL, false);
-#else
-		ExecARDeleteTriggers(wt->estate, wt->rri, tid, NULL, NULL);
-#endif
 	if (fire)
 		AfterTriggerEndQuery(wt->estate);
 	return result;

@@ -46,6 +46,8 @@
 
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "access/tableam.h"
 #include "nodes/execnodes.h"
 #include "utils/rel.h"
@@ -74,6 +76,6 @@ extern TM_Result WriteTableDelete(WriteTable *wt, ItemPointer tid,
 								  bool wait, Snapshot crosscheck);
 extern void WriteTableInsert(WriteTable *wt, HeapTuple tuple);
 
-extern void WriteTableSerializationFailure(TM_Result result) pg_attribute_noreturn();
+pg_noreturn extern void WriteTableSerializationFailure(TM_Result result);
 
 #endif							/* TABLE_WRITE_H */

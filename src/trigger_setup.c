@@ -75,7 +75,6 @@ OpenOwnTable(Oid relid)
 	char		relkind = get_rel_relkind(relid);
 	char	   *relname = get_rel_name(relid);
 	char	   *nspname;
-	bool		owner;
 
 	if (relname == NULL)
 		ereport(ERROR,
@@ -87,12 +86,7 @@ OpenOwnTable(Oid relid)
 				 errmsg("\"%s\" is not a table", relname),
 				 errdetail("Only tables and partitioned tables can have lockable's triggers.")));
 
-#if PG_VERSION_NUM >= 160000
-	owner = object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	owner = pg_class_ownercheck(relid, GetUserId());
-#endif
-	if (!owner)
+	if (!RelationOwnedBy(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
 
 	/*

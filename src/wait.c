@@ -7,8 +7,7 @@
  *	  wait.h for the protocol).
  *
  * The shared memory is a fixed array of LOCKABLE_WAIT_SLOTS condition
- * variables, requested at start-up (shmem_request_hook from PostgreSQL 15,
- * _PG_init before) and set up by the shmem_startup_hook.  It exists only
+ * variables, requested at start-up (shmem_request_hook) and set up by the shmem_startup_hook.  It exists only
  * when the postmaster loaded the library; a backend that loaded it later
  * (CREATE EXTENSION, or the first call of a function) finds no array and
  * polls.
@@ -37,11 +36,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/memutils.h"
-#if PG_VERSION_NUM >= 140000
 #include "utils/wait_event.h"
-#else
-#include "pgstat.h"
-#endif
 
 /* The shared array, or NULL when the library was not preloaded. */
 typedef struct WaitSlots
@@ -51,9 +46,7 @@ typedef struct WaitSlots
 
 static WaitSlots *wait_slots = NULL;
 
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* The variable a waiter of this backend sleeps on, if any. */
@@ -73,7 +66,6 @@ RequestSlots(void)
 	RequestAddinShmemSpace(sizeof(WaitSlots));
 }
 
-#if PG_VERSION_NUM >= 150000
 static void
 WaitShmemRequestHook(void)
 {
@@ -81,7 +73,6 @@ WaitShmemRequestHook(void)
 		prev_shmem_request_hook();
 	RequestSlots();
 }
-#endif
 
 static void
 WaitShmemStartupHook(void)
@@ -108,12 +99,8 @@ WaitShmemStartupHook(void)
 void
 WaitShmemRequest(void)
 {
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = WaitShmemRequestHook;
-#else
-	RequestSlots();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = WaitShmemStartupHook;
 }
