@@ -16,8 +16,11 @@ CREATE SCHEMA lockable;
 RESET ROLE;
 -- error: the schema is owned by a role that is not a superuser (55000)
 CREATE EXTENSION lockable;
+-- (without the CONTEXT line that 18 adds, naming the extension script)
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 CREATE EXTENSION lockable;
+\set SHOW_CONTEXT errors
 \set VERBOSITY sqlstate
 -- nothing was created
 SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'lockable';

@@ -15,6 +15,13 @@
 -- comment; and the extension's version, schema (with its ACL) and dumped
 -- configuration tables.
 --
+-- Expected output by server version (pg_regress alternatives):
+--   upgrade.out    PostgreSQL 15
+--   upgrade_1.out  PostgreSQL 17 and 18: the extension has the row and
+--                  array types among its members (see sql/setup.sql), so
+--                  the fingerprint has more lines; fresh and updated
+--                  catalogs are compared the same way
+--
 SELECT current_database() AS regression_db \gset
 
 -- A fresh install of the default version, 1.3.
