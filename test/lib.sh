@@ -13,8 +13,32 @@
 set -euo pipefail
 
 LOCKABLE_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_MAJOR=${PG_MAJOR:-15}
-export PG_CONFIG=${PG_CONFIG:-pg_config}
+
+# The server under test.  Unset, PG_CONFIG is Debian 12's PostgreSQL 15,
+# installed from its packages when missing.  Set, it names any installed
+# PostgreSQL (a source build, PGDG's or Debian's packages): nothing is
+# installed for it, and PG_MAJOR is read from it.
+if [ -z "${PG_CONFIG:-}" ]; then
+    export PG_CONFIG=pg_config
+    PG_MAJOR=${PG_MAJOR:-15}
+    LOCKABLE_DEFAULT_SERVER=1
+else
+    export PG_CONFIG
+    if [ -z "${PG_MAJOR:-}" ]; then
+        PG_MAJOR=$("$PG_CONFIG" --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')
+        [ -n "$PG_MAJOR" ] || { echo "cannot read the version of $PG_CONFIG" >&2; exit 1; }
+    fi
+    # Inherited from a run on the default server (a suite of it), or not.
+    if [ "$PG_CONFIG" != pg_config ]; then
+        LOCKABLE_DEFAULT_SERVER=0
+    fi
+    LOCKABLE_DEFAULT_SERVER=${LOCKABLE_DEFAULT_SERVER:-0}
+fi
+export PG_MAJOR LOCKABLE_DEFAULT_SERVER
+
+# A suite that cannot run here exits with this code after printing one
+# "skipped: <why>" line; test/run.sh counts it as skipped, not passed.
+SKIP=77
 
 Say() { printf '\n== %s\n' "$*"; }
 
@@ -50,11 +74,66 @@ EnsurePackages() {
 }
 
 EnsureServer() {
-    EnsurePackages make gcc "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+    if [ "$LOCKABLE_DEFAULT_SERVER" = 1 ]; then
+        EnsurePackages make gcc "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+    else
+        EnsurePackages make gcc
+        [ -x "$("$PG_CONFIG" --bindir)/postgres" ] &&
+            [ -f "$("$PG_CONFIG" --includedir-server)/postgres.h" ] || {
+            echo "$PG_CONFIG names no server with its headers (postgres, postgres.h)" >&2
+            return 1
+        }
+    fi
     PG_BINDIR=$("$PG_CONFIG" --bindir)
     PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
     PGXS_DIR=$(cd "$PGXS_DIR" && pwd)
-    export PG_BINDIR PGXS_DIR
+    # psql, pgbench, pg_dump ... of the server under test, not whichever
+    # version a wrapper on the PATH would pick
+    case ":$PATH:" in
+    *":$PG_BINDIR:"*) ;;
+    *) PATH="$PG_BINDIR:$PATH" ;;
+    esac
+    export PG_BINDIR PGXS_DIR PATH
+}
+
+# DebianServer: is the server under test Debian's own package, so that
+# Debian's packages of extensions (postgresql-NN-cron, ...) install into it?
+DebianServer() {
+    [ "$("$PG_CONFIG" --bindir)" = "/usr/lib/postgresql/$PG_MAJOR/bin" ] &&
+        dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'ok installed'
+}
+
+# ServerPackagesAvailable PKG...: can Debian packages built for the server
+# under test (an extension such as postgresql-$PG_MAJOR-cron) be installed
+# into it?  Only when the server is Debian's own and the packages exist for
+# its version; otherwise says why on stdout and returns 1.
+ServerPackagesAvailable() {
+    local p
+    if ! DebianServer; then
+        echo "$* (Debian's packages, for Debian's server only; this is $("$PG_CONFIG" --version))"
+        return 1
+    fi
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' && continue
+        if [ "$(id -u)" = 0 ] && [ -z "${LOCKABLE_APT_UPDATED:-}" ]; then
+            apt-get update -qq && export LOCKABLE_APT_UPDATED=1
+        fi
+        apt-cache show "$p" >/dev/null 2>&1 || {
+            echo "$p is not packaged for this system"
+            return 1
+        }
+    done
+}
+
+# EnsureServerPackagesOrSkip PKG...: install them, or print "skipped: ..."
+# and exit the suite with $SKIP.
+EnsureServerPackagesOrSkip() {
+    local why
+    why=$(ServerPackagesAvailable "$@") || {
+        echo "skipped: $why"
+        exit "$SKIP"
+    }
+    EnsurePackages "$@"
 }
 
 BuildAndInstall() {

@@ -92,7 +92,10 @@ FEW_LIVE_LOCKS=1000
 DOCS=10000
 
 EnsureServer
-EnsurePackages "postgresql-client-$PG_MAJOR" redis-server redis-tools
+if [ "$LOCKABLE_DEFAULT_SERVER" = 1 ]; then
+    EnsurePackages "postgresql-client-$PG_MAJOR"
+fi
+EnsurePackages redis-server redis-tools
 
 WORK=$(mktemp -d /tmp/lockable-bench.XXXXXX)
 chmod 755 "$WORK"

@@ -5,8 +5,8 @@
 # Sourced:  . test/citus/ensure-citus.sh; EnsureCitus
 #           EnsureCitus returns 0 and sets CITUS_AVAILABLE=1 when Citus is
 #           installed, or returns 0 and sets CITUS_AVAILABLE=0 after printing
-#           the single line "skipped: Citus not available" when it cannot be
-#           had.  It returns non-zero only on a real failure (a build or an
+#           the single line "skipped: Citus not available (<why>)" when it
+#           cannot be had.  It returns non-zero only on a real failure (a build or an
 #           install that went wrong), so callers under "set -e" can write
 #               EnsureCitus
 #               [ "$CITUS_AVAILABLE" = 1 ] || exit 0
@@ -30,7 +30,8 @@
 #      instead of corrupting the cache; a build is used only once its
 #      ".built" marker exists, and an unfinished one is redone.  The build
 #      packages come through test/lib.sh's EnsurePackages (as root).
-#   3. Otherwise (CITUS_SRC unset or unreadable): skip, as above.
+#   3. Otherwise (CITUS_SRC unset or unreadable, or a PostgreSQL that Citus
+#      13.2 does not support): skip, as above.
 #
 # Building and installing need write access to $PG_CONFIG's installation:
 # run as root, or point PG_CONFIG at a private copy of PostgreSQL.
@@ -75,7 +76,12 @@ BuildCitusInto() {
     EnsurePackages make gcc xz-utils patch \
         libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev || return 1
     if [ ! -f "$("$PG_CONFIG" --includedir-server)/postgres.h" ]; then
-        EnsurePackages "postgresql-server-dev-$PG_MAJOR" || return 1
+        if [ "$LOCKABLE_DEFAULT_SERVER" = 1 ]; then
+            EnsurePackages "postgresql-server-dev-$PG_MAJOR" || return 1
+        else
+            echo "$PG_CONFIG has no server headers" >&2
+            return 1
+        fi
     fi
     if ! {
         tar -xf "$CITUS_SRC" -C "$dir" --strip-components=1 &&
@@ -98,9 +104,14 @@ EnsureCitus() {
         CITUS_AVAILABLE=1
         return 0
     fi
+    # The vendored Citus 13.2 builds against PostgreSQL 15 to 17 only.
+    if [ "$PG_MAJOR" -lt 15 ] || [ "$PG_MAJOR" -gt 17 ]; then
+        echo "skipped: Citus not available (Citus 13.2 supports PostgreSQL 15 to 17; this is $PG_MAJOR)"
+        return 0
+    fi
     if [ -z "${CITUS_SRC:-}" ] || [ ! -r "$CITUS_SRC" ] ||
         { [ -n "${CITUS_PATCH:-}" ] && [ ! -r "$CITUS_PATCH" ]; }; then
-        echo "skipped: Citus not available"
+        echo "skipped: Citus not available (no Citus installed, and CITUS_SRC names no source)"
         return 0
     fi
 

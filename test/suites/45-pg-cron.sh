@@ -8,7 +8,8 @@
 # hears "expired" for the old holder and "acquired" for the waiter, and the
 # job's run is recorded as succeeded.
 source "$(dirname "$0")/../lib.sh"
-EnsurePackages "postgresql-$PG_MAJOR-cron" libdbd-pg-perl
+EnsureServerPackagesOrSkip "postgresql-$PG_MAJOR-cron"
+EnsurePackages libdbd-pg-perl
 
 # A cluster of our own: pg_cron must be preloaded, and runs its jobs in
 # background workers in the database it is told.

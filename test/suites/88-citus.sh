@@ -5,7 +5,8 @@
 # Citus comes from test/citus/ensure-citus.sh: an installed Citus, or a
 # build of the tarball CITUS_SRC names (patched with CITUS_PATCH), cached
 # outside the clone; .ci/run points both at ../shared/vendor.  Without
-# either, the suite prints "skipped: Citus not available" and passes.
+# either, the suite prints "skipped: Citus not available" and is counted as
+# skipped.
 #
 # On a coordinator and 2 workers (test/citus/cluster.sh), all through the
 # coordinator:
@@ -43,7 +44,7 @@ source "$LOCKABLE_TOP/test/citus/ensure-citus.sh"
 source "$LOCKABLE_TOP/test/citus/cluster.sh"
 
 EnsureCitus
-[ "$CITUS_AVAILABLE" = 1 ] || exit 0
+[ "$CITUS_AVAILABLE" = 1 ] || exit "$SKIP"
 EnsurePackages libdbd-pg-perl python3-psycopg python3-django
 
 failed=0
