@@ -9,7 +9,9 @@
 #                       on the server PG_CONFIG names; with --counts, the
 #                       counts are also written to FILE for the caller
 #   test/run.sh demo    the scripted two-user session of the README
-#   test/run.sh bench   the benchmark harness, test/bench/run.sh
+#   test/run.sh bench   the benchmark harness, test/bench/run.sh; with no
+#                       options on the default server, then its core
+#                       scenarios on 15 against 18 (test/bench/versions.sh)
 #   test/run.sh stress  the long mutual-exclusion hammer, test/stress/run.sh
 #   test/run.sh demo-web   django-lockable's example site, live, on
 #                          127.0.0.1:8000 (python/example/demo-web.sh)
@@ -168,6 +170,11 @@ demo)
 bench)
     EnsureServer
     BuildAndInstall
+    if [ "$LOCKABLE_DEFAULT_SERVER" = 1 ] && [ $# -eq 1 ] && [ "${LOCKABLE_MATRIX:-1}" != 0 ]; then
+        # make bench: the full harness, then its core scenarios on 15 and 18
+        test/bench/run.sh
+        exec test/bench/versions.sh
+    fi
     exec test/bench/run.sh "${@:2}"
     ;;
 stress)

@@ -19,6 +19,11 @@
 # "skipped" line in the summary, with the reason.
 source "$LOCKABLE_TOP/test/versions/servers.sh"
 
+# The majors that make test builds and tests: Debian 12's default server
+# (the full run), then the matrix.  README's "Supported versions" table and
+# META.json must say the same (test/suites/12-version-claims.sh).
+MATRIX_VERSIONS="15 18 17"
+
 # CopyTree DIR: the clone's files (tracked and new, not ignored) into DIR.
 CopyTree() {
     local dir=$1
