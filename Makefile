@@ -9,6 +9,7 @@ OBJS = \
 	src/citus.o \
 	src/table_write.o \
 	src/lock_table.o \
+	src/owners.o \
 	src/queue.o \
 	src/wait.o \
 	src/locks.o \
@@ -32,7 +33,8 @@ REGRESS_OPTS = --inputdir=.
 # against a running server, "make test" against a throwaway cluster.
 ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race \
 	wait_bound notify queue_join_release queue_handoff queue_release_all \
-	queue_notify version_race fenced_write enforce_row_locks
+	queue_notify version_race fenced_write enforce_row_locks wait_line_appears \
+	wait_stale_timeout grant_after_wait wait_wake release_all_atomic
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 

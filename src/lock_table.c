@@ -256,6 +256,7 @@ OpenWithLock(LockTable *table, text *uid, const char *caller,
 	Form_pg_index index;
 
 	memset(table, 0, sizeof(LockTable));
+	ItemPointerSetInvalid(&table->waited_for);
 	table->token_seq = LockableRelid("token_seq", false);
 	table->heap = table_open(relid, lockmode);
 	table->distributed = TrustExtensionTable(table->heap, locks_columns,
@@ -492,11 +493,56 @@ TextEqualOrBothNull(const text *a, const text *b)
 }
 
 /*
+ * WaitForRowWriter
+ *		The row version the last peek saw is being changed, or locked, by an
+ *		open transaction: wait for it as UPDATE would, and take the row lock
+ *		that UPDATE takes (FOR NO KEY UPDATE), so that the next write of
+ *		this transaction does not wait again.  TM_Ok if the version is still
+ *		the latest; TM_Updated or TM_Deleted if a committed transaction
+ *		changed it (under REPEATABLE READ or SERIALIZABLE, a serialization
+ *		failure instead).
+ */
+static TM_Result
+WaitForRowWriter(LockTable *table, LockRow *row)
+{
+	TupleTableSlot *slot = table_slot_create(table->heap, NULL);
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(table->heap, &row->tuple->t_self, row->snapshot,
+							  slot, GetCurrentCommandId(true),
+							  LockTupleNoKeyExclusive, LockWaitBlock, 0,
+							  &tmfd);
+	ExecDropSingleTupleTableSlot(slot);
+	switch (result)
+	{
+		case TM_Ok:
+			return TM_Ok;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				WriteTableSerializationFailure(result);
+			return result;
+		default:
+			elog(ERROR, "unexpected table_tuple_lock result %d in lockable.locks",
+				 (int) result);
+	}
+	return result;				/* keep the compiler quiet */
+}
+
+/*
  * LockTableWrite
  *		Write a new version of the row version the last peek saw, saying
  *		*values; see the protocol in lock_table.h for the results.  Only the
  *		columns whose value changes are written (and reported to triggers
  *		as written).  On LOCK_WRITE_OK, row->v is *values.
+ *
+ *		A write never lands on a decision made before a wait: when an open
+ *		transaction is changing or locking the row, nothing is written;
+ *		with wait, the call waits for that transaction, locks the row, and
+ *		returns LOCK_WRITE_CHANGED, so that the caller looks again and
+ *		decides (and reads the clock) after the wait, and then writes
+ *		without waiting.
  */
 LockWriteResult
 LockTableWrite(LockTable *table, LockRow *row, const LockValues *values,
@@ -549,9 +595,24 @@ LockTableWrite(LockTable *table, LockRow *row, const LockValues *values,
 	newtuple = heap_modify_tuple_by_cols(row->tuple,
 										 RelationGetDescr(table->heap),
 										 ncols, attnums, datums, nulls);
+	/*
+	 * Without waiting first; but a version this call locked after waiting
+	 * is locked by this transaction only, which the update does not wait
+	 * for (and without wait would report as busy).
+	 */
 	result = WriteTableUpdate(&table->writer, &row->tuple->t_self, newtuple,
-							  ncols, attnums, wait, crosscheck);
+							  ncols, attnums,
+							  wait && ItemPointerEquals(&table->waited_for,
+														&row->tuple->t_self),
+							  crosscheck);
 	heap_freetuple(newtuple);
+	if (result == TM_BeingModified && wait)
+	{
+		if (WaitForRowWriter(table, row) == TM_Ok)
+			table->waited_for = row->tuple->t_self;
+		LockRowForgetSnapshot(row, true);
+		return LOCK_WRITE_CHANGED;
+	}
 
 	/* The version seen has served its purpose: let the snapshot go. */
 	LockRowForgetSnapshot(row, true);
@@ -560,6 +621,7 @@ LockTableWrite(LockTable *table, LockRow *row, const LockValues *values,
 	{
 		case TM_Ok:
 			row->v = *values;
+			table->writes++;
 			/* Later peeks in this transaction see the new version. */
 			CommandCounterIncrement();
 			return LOCK_WRITE_OK;

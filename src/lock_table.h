@@ -28,8 +28,12 @@
  *	   COMMITTED); under REPEATABLE READ or SERIALIZABLE a row changed after
  *	   the transaction snapshot is a serialization failure (40001) instead,
  *	   so no decision is ever made on data the snapshot did not show.  With
- *	   wait, a write waits for a concurrent writer of the row as UPDATE
- *	   does; without it, LOCK_WRITE_BUSY says one is at work.
+ *	   wait, a write that finds an open transaction changing or locking the
+ *	   row waits for it as UPDATE does, locks the row (FOR NO KEY UPDATE)
+ *	   and writes nothing: LOCK_WRITE_CHANGED, so that the caller decides
+ *	   again, with the clock read after the wait (a lease granted after a
+ *	   wait starts when it is granted), and then writes without waiting;
+ *	   without wait, LOCK_WRITE_BUSY says one is at work.
  *	   LockTableShareRow instead takes a FOR SHARE lock on exactly the
  *	   version seen (for enforce_lock: the writes of a holder keep its
  *	   grant from changing until they commit), with the same results.
@@ -98,6 +102,9 @@ typedef struct LockTable
 	bool		writing;		/* opened for writes */
 	bool		distributed;	/* by lockable.distribute(): see above */
 	Oid			places_shard;	/* the uid's shard of lockable.places */
+	ItemPointerData waited_for;	/* the row version this call locked after
+								 * waiting for its writer (LockTableWrite) */
+	uint64		writes;			/* lock rows this call has written */
 	WriteTable	writer;
 } LockTable;
 

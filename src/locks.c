@@ -70,6 +70,7 @@
 
 #include "citus.h"
 #include "lock_table.h"
+#include "owners.h"
 #include "queue.h"
 #include "wait.h"
 
@@ -375,19 +376,23 @@ TablesClose(Tables *tables)
 
 /*
  * TryAcquire
- *		One attempt to grant or renew uid for owner at "now", or, with
- *		queue, to take or keep a place in line when another owner holds it.
- *		On return, state describes the lock as granted, renewed, or held by
- *		another (handed on first, if it had expired with a live place
- *		waiting), and *position the caller's place (0: none).
+ *		One attempt to grant or renew uid for owner for ttl, or, with queue,
+ *		to take or keep a place in line when another owner holds it.  The
+ *		clock is read for each decision, so a lease granted after a wait for
+ *		a concurrent writer starts when it is granted; *now is the time of
+ *		the last one.  On return, state describes the lock as granted,
+ *		renewed, or held by another (handed on first, if it had expired
+ *		with a live place waiting), and *position the caller's place (0:
+ *		none).
  */
 static AcquireOutcome
 TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
-		   Interval *ttl, bool queue, TimestampTz now, TimestampTz expires,
-		   int *position)
+		   Interval *ttl, bool queue, TimestampTz *nowp, int *position)
 {
 	LockTable  *locks = &tables->locks;
 	LineTable  *line = &tables->line;
+	TimestampTz now;
+	TimestampTz expires;
 
 	/*
 	 * Each "continue" below: a concurrent transaction changed the uid
@@ -401,6 +406,8 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 		text	   *lost;
 		int64		lost_token;
 
+		*nowp = now = GetCurrentTimestamp();
+		expires = TimestampPlusInterval(now, ttl);
 		UidRead(locks, line, uid, state);
 		*position = 0;
 
@@ -418,7 +425,13 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 
 			if (TextEqual(values.owner, owner))
 			{
-				/* The owner's own live lock: only the expiry moves. */
+				/*
+				 * The owner's own live lock: only the expiry moves.  Waiters
+				 * sleep until the lease they saw ends: wake them if it now
+				 * ends sooner.
+				 */
+				if (expires < values.expires_at)
+					WaitSignalAtCommit(uid);
 				values.expires_at = expires;
 				if (LockTableWrite(locks, &state->lock, &values,
 								   true) != LOCK_WRITE_OK)
@@ -438,6 +451,8 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 			}
 			else if (queue)
 			{
+				if (OwnerLockForGrant(owner))
+					continue;
 				if (LineJoin(locks, line, state, owner, ttl, now,
 							 position) != LOCK_WRITE_OK)
 					continue;
@@ -460,10 +475,18 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 							&handoff) != LOCK_WRITE_OK)
 				continue;
 			AnnounceHandOff(state, lost, lost_token, &handoff, now);
+			/*
+			 * Every waiter is being released by lock_release_all: the lock
+			 * is not for a newcomer until that commits.
+			 */
+			if (handoff.blocked)
+				return ACQUIRE_REFUSED;
 			continue;
 		}
 
 		/* The line is empty, or the caller is its head: a fresh grant. */
+		if (OwnerLockForGrant(owner))
+			continue;
 		token = LockTableNewToken(locks, state->lock.v.token);
 		if (LineGrant(locks, line, state, owner, token, now,
 					  expires) != LOCK_WRITE_OK)
@@ -491,6 +514,27 @@ RefusedWithoutTry(UidState *state, text *owner, TimestampTz now)
 		return !TextEqual(state->lock.v.owner, owner);
 	head = LineHead(state, now);
 	return head >= 0 && !TextEqual(state->places[head].owner, owner);
+}
+
+/*
+ * WakeTime
+ *		When a waiter refused on the state it read should look again if no
+ *		commit wakes it first: when the last lease that keeps the lock from a
+ *		newcomer ends (the holder's, and every live place's, since a newcomer
+ *		is never let in before the line), or at the deadline.
+ */
+static TimestampTz
+WakeTime(const UidState *state, TimestampTz now, TimestampTz deadline)
+{
+	TimestampTz wake = 0;
+
+	if (LockRowIsLive(&state->lock, now))
+		wake = state->lock.v.expires_at;
+	for (int i = 0; i < state->nplaces; i++)
+		if (PlaceIsLive(&state->places[i], now) &&
+			state->places[i].expires_at > wake)
+			wake = state->places[i].expires_at;
+	return wake == 0 || wake > deadline ? deadline : wake;
 }
 
 /*
@@ -525,18 +569,29 @@ BoundLockWaits(int64 remaining_us)
  *		end at the caller's deadline, or sooner at the session's
  *		lock_timeout.  If a lock wait ended that way, *busy is set: an open
  *		transaction is changing the row, and the outcome is ACQUIRE_REFUSED
- *		with *state not filled in.  A waiting acquire never queues.
+ *		with *state not filled in.  A waiting acquire never queues.  The
+ *		last try of a wait (last) keeps what a refused try wrote (a
+ *		hand-off to the line), so that the refusal it reports happened.
  */
 static AcquireOutcome
 TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
-				  Interval *ttl, TimestampTz now, TimestampTz expires,
-				  TimestampTz deadline, int *position, bool *busy)
+				  Interval *ttl, TimestampTz *nowp, TimestampTz deadline,
+				  bool last, int *position, bool *busy)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	AcquireOutcome outcome = ACQUIRE_REFUSED;
+	uint64		writes = tables->locks.writes;
 
 	*busy = false;
+
+	/*
+	 * What the try may open must outlive its subtransaction: lockable.places
+	 * is opened on first need, and a line can appear between the caller's
+	 * look and the try's read.
+	 */
+	if (tables->locks.has_line)
+		LineTableEnsureOpen(&tables->line, tables->locks.writing);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 
@@ -544,9 +599,9 @@ TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
 	{
 		int			nestlevel = NewGUCNestLevel();
 
-		BoundLockWaits(deadline - now);
-		outcome = TryAcquire(tables, state, uid, owner, ttl, false, now,
-							 expires, position);
+		BoundLockWaits(deadline - *nowp);
+		outcome = TryAcquire(tables, state, uid, owner, ttl, false, nowp,
+							 position);
 		AtEOXact_GUC(true, nestlevel);
 
 		/*
@@ -577,6 +632,7 @@ TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
 		LockRowForgetSnapshot(&state->lock, false);
 		LockTableForgetWrites(&tables->locks);
 		LineTableForgetWrites(&tables->line);
+		tables->locks.writes = writes;
 
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 		{
@@ -586,7 +642,7 @@ TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
 			 * reports only one of the two: do not let it be lost.
 			 */
 			FreeErrorData(edata);
-			if (StatementTimeout > 0 &&
+			if (StatementTimeout > 0 && get_timeout_active(STATEMENT_TIMEOUT) &&
 				get_timeout_finish_time(STATEMENT_TIMEOUT) <= GetCurrentTimestamp())
 				ereport(ERROR,
 						(errcode(ERRCODE_QUERY_CANCELED),
@@ -598,8 +654,12 @@ TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
 	}
 	PG_END_TRY();
 
-	if (outcome == ACQUIRE_REFUSED)
+	if (outcome == ACQUIRE_REFUSED &&
+		!(last && tables->locks.writes != writes))
+	{
 		RollbackAndReleaseCurrentSubTransaction();
+		tables->locks.writes = writes;
+	}
 	else
 		ReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(oldcontext);
@@ -623,7 +683,6 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 	Interval   *wait = GetIntervalArg(fcinfo, 3, ARG_WAIT);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz deadline;
-	TimestampTz expires;
 	int64		wait_us;
 	Tables		tables;
 	UidState	state = {0};
@@ -635,7 +694,7 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 	bool		live;
 	HeapTuple	result;
 
-	expires = LeaseEnd(ttl, now);
+	(void) LeaseEnd(ttl, now);	/* checks the ttl */
 	if (IntervalHasNegativeField(wait))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -673,15 +732,18 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 	{
 		bool		busy = false;
 
+		/* At the end of the bound, one last try that does not wait. */
+		bool		last = wait_us > 0 && now >= deadline;
+
 		if (wait_us == 0)
 			outcome = TryAcquire(&tables, &state, uid, owner, ttl, queue,
-								 now, expires, &position);
+								 &now, &position);
 		else
 		{
 			/* Take no row lock, not even briefly, while the lock is held. */
 			UidRead(&tables.locks, &tables.line, uid, &state);
 			LockRowForgetSnapshot(&state.lock, true);
-			if (RefusedWithoutTry(&state, owner, now))
+			if (!last && RefusedWithoutTry(&state, owner, now))
 			{
 				outcome = ACQUIRE_REFUSED;
 				position = 0;
@@ -691,7 +753,7 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 			}
 			else
 				outcome = TryAcquireBounded(&tables, &state, uid, owner, ttl,
-											now, expires, deadline,
+											&now, last ? now : deadline, last,
 											&position, &busy);
 			if (busy)
 			{
@@ -702,25 +764,27 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 			}
 		}
 
-		if (outcome != ACQUIRE_REFUSED || now >= deadline)
+		if (outcome != ACQUIRE_REFUSED || wait_us == 0 || last)
 			break;
+		if (now >= deadline)
+			continue;
 
-		/* Until a commit that may free it, its expiry, or the deadline. */
-		WaitSleep(now, state.lock.found && LockRowIsLive(&state.lock, now) &&
-				  state.lock.v.expires_at < deadline ?
-				  state.lock.v.expires_at : deadline);
+		/* Until a commit that may free it, a lease that ends, or the bound. */
+		WaitSleep(now, WakeTime(&state, now, deadline));
 		now = GetCurrentTimestamp();
-		expires = TimestampPlusInterval(now, ttl);
 	}
 	if (wait_us > 0)
 		WaitEnd();
 
 	/*
-	 * A refusal reports the live holder; with none (an open transaction is
-	 * changing the lock, or it expired and waits to be handed to its line)
-	 * the holder's fields are NULL.
+	 * A refusal reports the live holder, who is never the caller (the last
+	 * try of a wait hands an expired lock to its line first).  With none,
+	 * because an open transaction was changing the lock when the bound
+	 * ended, the holder's fields are NULL.
 	 */
-	live = LockRowIsLive(&state.lock, now) || outcome != ACQUIRE_REFUSED;
+	live = outcome != ACQUIRE_REFUSED ||
+		(LockRowIsLive(&state.lock, now) &&
+		 !TextEqual(state.lock.v.owner, owner));
 	values[0] = BoolGetDatum(outcome != ACQUIRE_REFUSED);
 	values[1] = PointerGetDatum(uid);
 	values[2] = PointerGetDatum(state.lock.v.owner);
@@ -894,45 +958,76 @@ lock_release(PG_FUNCTION_ARGS)
 }
 
 /*
+ * UidCompare
+ *		The one order in which lock_release_all locks the rows of uids, byte
+ *		by byte, so that two of them never wait for each other's rows.
+ */
+static int
+UidCompare(const void *a, const void *b)
+{
+	const text *x = *(text *const *) a;
+	const text *y = *(text *const *) b;
+	int			xlen = VARSIZE_ANY_EXHDR(x);
+	int			ylen = VARSIZE_ANY_EXHDR(y);
+	int			cmp = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(xlen, ylen));
+
+	if (cmp != 0)
+		return cmp;
+	return (xlen > ylen) - (xlen < ylen);
+}
+
+/*
  * lock_release_all(owner text) RETURNS bigint
  *		Releases every live lock of owner and gives up every place it has in
- *		a line; returns how many of both.
+ *		a line; returns how many of both.  It is atomic against owner's
+ *		other calls: when it commits, owner holds nothing, whatever other
+ *		sessions of owner did meanwhile (owners.c); and it locks its rows in
+ *		one global order, so that concurrent calls never deadlock.
  */
 Datum
 lock_release_all(PG_FUNCTION_ARGS)
 {
 	text	   *owner = GetNameArg(fcinfo, 0, ARG_OWNER);
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	text	  **held;
 	text	  **queued = NULL;
+	text	  **uids;
 	int			nheld;
 	int			nqueued = 0;
+	int			nuids = 0;
 	Tables		tables;
 	int64		count = 0;
 	bool		distributed = LockTableDistributed();
 
+	/* First wait for owner's grants in flight; then read what it holds. */
+	OwnerLockForReleaseAll(owner);
+	now = GetCurrentTimestamp();
 	nheld = LockTableUidsHeldBy(owner, now, &held);
 	TablesOpen(&tables, NULL, NULL, !distributed);
 	if (tables.locks.has_line)
 		nqueued = LineUidsOf(owner, &queued);
 
-	for (int i = 0; i < nheld + nqueued; i++)
-	{
-		text	   *uid = i < nheld ? held[i] : queued[i - nheld];
-		bool		seen = false;
+	uids = palloc(sizeof(text *) * Max(nheld + nqueued, 1));
+	for (int i = 0; i < nheld; i++)
+		uids[nuids++] = held[i];
+	for (int i = 0; i < nqueued; i++)
+		uids[nuids++] = queued[i];
+	qsort(uids, nuids, sizeof(text *), UidCompare);
 
-		/* A uid both held and queued for was done as held. */
-		for (int j = 0; j < nheld && i >= nheld && !seen; j++)
-			seen = TextEqual(uid, held[j]);
-		if (seen)
+	for (int i = 0; i < nuids; i++)
+	{
+		/* An owner may hold many: let cancel and statement_timeout in. */
+		CHECK_FOR_INTERRUPTS();
+		/* A uid both held and queued for is released once. */
+		if (i > 0 && UidCompare(&uids[i], &uids[i - 1]) == 0)
 			continue;
 		/* On Citus, the uid's shards. */
 		if (distributed)
 		{
 			TablesClose(&tables);
-			TablesOpen(&tables, uid, "lock_release_all", true);
+			TablesOpen(&tables, uids[i], "lock_release_all", true);
 		}
-		if (Release(&tables, uid, owner))
+		if (Release(&tables, uids[i], owner))
 			count++;
 	}
 	TablesClose(&tables);
@@ -1098,6 +1193,8 @@ SweepLines(TimestampTz now)
 	TablesOpen(&tables, NULL, NULL, !distributed);
 	for (int i = 0; i < nuids; i++)
 	{
+		/* There may be many lines: let cancel and statement_timeout in. */
+		CHECK_FOR_INTERRUPTS();
 		/* On Citus, the uid's shards. */
 		if (distributed)
 		{

@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 
 #include "citus.h"
+#include "owners.h"
 
 /* The columns of lockable.places, as lockable--1.1--1.2.sql created them. */
 static const ExpectedColumn places_columns[NUM_PLACE_COLUMNS] = {
@@ -176,12 +177,15 @@ LineTableForgetWrites(LineTable *line)
 }
 
 /*
- * EnsureLineOpen
+ * LineTableEnsureOpen
  *		Open lockable.places on first need; the caller initialized *line
- *		with zeroes and says whether it will write.
+ *		with zeroes and says whether it will write.  The relations are
+ *		pinned by the resource owner current at the first call, so a caller
+ *		that may need them inside a subtransaction it releases or rolls
+ *		back (a waiting acquire's try) opens them before it.
  */
-static void
-EnsureLineOpen(LineTable *line, bool write)
+void
+LineTableEnsureOpen(LineTable *line, bool write)
 {
 	if (line->heap == NULL)
 		LineTableOpen(line, write);
@@ -265,7 +269,7 @@ UidRead(LockTable *locks, LineTable *line, text *uid, UidState *state)
 	LockTablePeek(locks, uid, &state->lock);
 	if (locks->has_line && state->lock.found && state->lock.v.places > 0)
 	{
-		EnsureLineOpen(line, locks->writing);
+		LineTableEnsureOpen(line, locks->writing);
 		ReadLine(line, state);
 	}
 }
@@ -459,7 +463,7 @@ WriteLockAndLine(LockTable *locks, LineTable *line, UidState *state,
 	}
 	if (CountRemoved(state) > 0)
 	{
-		EnsureLineOpen(line, true);
+		LineTableEnsureOpen(line, true);
 		RemoveMarkedPlaces(line, state);
 	}
 	return LOCK_WRITE_OK;
@@ -494,14 +498,18 @@ LineGrant(LockTable *locks, LineTable *line, UidState *state, text *owner,
 /*
  * LineHandOff
  *		Hand the lock state->lock describes to the head of the line: a grant
- *		with a new token, until now plus the ttl the waiter last asked for,
- *		and its place removed; lapsed places are removed too.  "leaving", if
- *		not NULL, is an owner giving up its place, which is removed and never
- *		served.  Without a live place the lock is not handed on: with
+ *		with a new token, until now plus the ttl the waiter last asked for
+ *		(at most lockable.max_ttl as it is now), and its place removed;
+ *		lapsed places are removed too.  "leaving", if not NULL, is an owner
+ *		giving up its place, which is removed and never served.  A place
+ *		whose owner lock_release_all is releasing right now (owners.c) is
+ *		passed over and left for it to remove; if every live place is, the
+ *		hand-off is "blocked", and the lock is treated as having no live
+ *		place.  Without a live place the lock is not handed on: with
  *		end_lease (a release or a break of the live lock) the lease ends
- *		now; without it (an expired lock), only lapsed places are removed.
- *		Writes nothing, and returns LOCK_WRITE_OK, when there is nothing to
- *		do.
+ *		now; without it (an expired lock), only lapsed places (and the
+ *		leaver's) are removed.  Writes nothing, and returns LOCK_WRITE_OK, when there is
+ *		nothing to do.
  */
 LockWriteResult
 LineHandOff(LockTable *locks, LineTable *line, UidState *state,
@@ -517,12 +525,30 @@ LineHandOff(LockTable *locks, LineTable *line, UidState *state,
 	MarkLapsed(state, now);
 	if (leaver >= 0)
 		state->places[leaver].removed = true;
-	head = LineHead(state, now);
+	head = -1;
+	for (int i = 0; i < state->nplaces && head < 0; i++)
+	{
+		if (!PlaceIsLive(&state->places[i], now))
+			continue;
+		if (OwnerLockForHandOff(state->places[i].owner))
+			head = i;
+		else
+			result->blocked = true;
+	}
+	if (head >= 0)
+		result->blocked = false;
 
 	if (head >= 0)
 	{
 		Place	   *place = &state->places[head];
+		Interval   *ttl = &place->ttl;
+		Interval   *max_ttl = LockableMaxTtl();
 
+		/* lockable.max_ttl may have been lowered since the place was taken */
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											  IntervalPGetDatum(ttl),
+											  IntervalPGetDatum(max_ttl))) > 0)
+			ttl = max_ttl;
 		place->removed = true;
 		values.owner = place->owner;
 		values.token = LockTableNewToken(locks, state->lock.v.token);
@@ -530,7 +556,7 @@ LineHandOff(LockTable *locks, LineTable *line, UidState *state,
 		values.expires_at = DatumGetTimestampTz(
 			DirectFunctionCall2(timestamptz_pl_interval,
 								TimestampTzGetDatum(now),
-								IntervalPGetDatum(&place->ttl)));
+								IntervalPGetDatum(ttl)));
 		result->handed = true;
 		result->holder = place->owner;
 		result->token = values.token;
@@ -578,7 +604,7 @@ LineJoin(LockTable *locks, LineTable *line, UidState *state, text *owner,
 	if (result != LOCK_WRITE_OK)
 		return result;
 
-	EnsureLineOpen(line, true);
+	LineTableEnsureOpen(line, true);
 	tupdesc = RelationGetDescr(line->heap);
 	for (int c = 0; c < NUM_PLACE_COLUMNS; c++)
 		attnums[c] = line->attnum[c];
@@ -674,7 +700,7 @@ LineRenewPlace(LockTable *locks, LineTable *line, UidState *state, int index,
 	place->ttl = *ttl;
 	datums[0] = IntervalPGetDatum(ttl);
 	datums[1] = TimestampTzGetDatum(place->expires_at);
-	EnsureLineOpen(line, true);
+	LineTableEnsureOpen(line, true);
 	newtuple = heap_modify_tuple_by_cols(place->tuple,
 										 RelationGetDescr(line->heap),
 										 2, attnums, datums, nulls);
@@ -784,10 +810,13 @@ LineUidsOf(text *owner, text ***uids)
 			}
 			plan = uids_of_plan;
 		}
-		if (IsolationUsesXactSnapshot())
-			CommandCounterIncrement();
-		rc = SPI_execute_snapshot(plan, values, NULL,
-								  IsolationUsesXactSnapshot() ? GetLatestSnapshot() : InvalidSnapshot,
+		/*
+		 * The latest committed places, not the statement's snapshot: the
+		 * caller (lock_release_all) may have waited for an owner's joins
+		 * since the statement began.
+		 */
+		CommandCounterIncrement();
+		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
 								  InvalidSnapshot, true, false, 0);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_snapshot failed: %s",

@@ -104,9 +104,12 @@ typedef struct HandOff
 	text	   *holder;			/* the new holder */
 	int64		token;			/* its token */
 	bool		ended;			/* no live place: the lease was ended */
+	bool		blocked;		/* live places, but every one's owner is being
+								 * released by lock_release_all: nothing done */
 } HandOff;
 
 extern void LineTableOpen(LineTable *line, bool write);
+extern void LineTableEnsureOpen(LineTable *line, bool write);
 extern void LineTableClose(LineTable *line);
 extern void LineTableFinishWrites(LineTable *line);
 extern void LineTableForgetWrites(LineTable *line);

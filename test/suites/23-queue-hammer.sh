@@ -3,6 +3,8 @@
 # their places with heartbeats, work when handed the lock and release it,
 # and a few vanish without a word (places lapse, leases run out).  See
 # test/reliability/queue_hammer.pl for what is checked; any violation fails.
+# Then lock_release_all racing itself over crossing lines
+# (test/reliability/release_all_race.pl): no deadlock, nothing left.
 source "$(dirname "$0")/../lib.sh"
 EnsurePackages libdbd-pg-perl
 
@@ -12,3 +14,6 @@ trap 'dropdb --if-exists "$db"' EXIT
 psql -X -q -d "$db" -c 'CREATE EXTENSION lockable'
 PGDATABASE=$db perl "$LOCKABLE_TOP/test/reliability/queue_hammer.pl" \
     --clients 32 --uids 4 --seconds 25
+# lock_release_all with crossing lines: no deadlock, nothing left behind.
+PGDATABASE=$db perl "$LOCKABLE_TOP/test/reliability/release_all_race.pl" \
+    --clients 12 --uids 6 --seconds 10
