@@ -14,9 +14,10 @@ of the selected rows".  Breaking needs EXECUTE on
 ``lockable.lock_break(text)`` for the database role, which PUBLIC does not
 have; without it the action changes nothing and says so.
 """
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth import get_user_model
 from django.db import router
 
@@ -33,7 +34,13 @@ _STATUS = "_lockable_status"
 _HOLDER = "_lockable_holder"
 
 
-class LockableAdmin:
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class LockableAdmin(_AdminBase):
     """A ModelAdmin mixin for a ``LockableModel``: lock holder and expiry in
     the change list and form, and the "break lock" action."""
 
@@ -84,12 +91,20 @@ class LockableAdmin:
         self._attach(list(changelist.result_list))
         return changelist
 
-    def get_actions(self, request: Any) -> Dict[str, Any]:
-        actions = super().get_actions(request)
-        if self.actions is not None and self.has_change_permission(request):
-            action = type(self).break_lock
-            actions["break_lock"] = (action, "break_lock", action.short_description)
-        return actions
+    def get_actions(self, request: Any, action_location: Any = None) -> Dict[str, Any]:
+        """The ModelAdmin's actions, and "break_lock" for staff who may change
+        rows.  ``action_location`` is Django 6.1's (``ActionLocation``; the
+        change list or the change form), passed on; None before 6.1."""
+        if action_location is None:
+            actions = super().get_actions(request)
+            found = self.get_action("break_lock")
+        else:
+            actions = super().get_actions(request, action_location=action_location)
+            found = self.get_action("break_lock", action_location)
+        if (found is not None and self.actions is not None
+                and IS_POPUP_VAR not in request.GET and self.has_change_permission(request)):
+            actions["break_lock"] = found
+        return dict(actions)
 
     @admin.action(description="Break the locks of the selected rows")
     def break_lock(self, request: Any, queryset: Any) -> None:

@@ -4,8 +4,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from psycopg2 import sql
 
+from .drivers import sql
 from django_lockable import acquire, release
 
 

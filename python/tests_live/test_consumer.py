@@ -413,11 +413,11 @@ def test_a_page_of_another_site_cannot_connect(users, origin):
     run(body)
 
 
-def test_a_misconfigured_owner_closes_with_1011(users):
+def test_a_misconfigured_owner_closes_with_4500(users):
     async def body():
         client = Client(consumer(), users["alice"])
         assert (await client.connect())[0]
-        assert await client.close_code() == 1011
+        assert await client.close_code() == 4500
 
     with override_settings(LOCKABLE_OWNER=lambda user: ""):
         run(body)
@@ -506,7 +506,7 @@ def test_a_forged_notify_lets_nobody_edit(users, document, superuser):
 
 # ---- the database unreachable ----
 
-def test_an_unreachable_database_closes_with_1013_and_gives_nothing_up(users, document, superuser, monkeypatch):
+def test_an_unreachable_database_closes_with_4503_and_gives_nothing_up(users, document, superuser, monkeypatch):
     uid = document.lock_uid
 
     async def body():
@@ -519,7 +519,7 @@ def test_an_unreachable_database_closes_with_1013_and_gives_nothing_up(users, do
         monkeypatch.setattr(_core, "acquire", unreachable)
         monkeypatch.setattr(_core, "release", unreachable)
         await alice.send(action="heartbeat")
-        assert await alice.close_code() == 1013
+        assert await alice.close_code() == 4503
         monkeypatch.undo()
         await alice.disconnect()
         # nothing was released: the lock waits for the client to come back
