@@ -12,13 +12,22 @@ Terms, as in the extension's README:
 
 The functions here read no settings: they are the SQL functions with
 Python types.  ``Mutex``, the models and the REST view add the defaults.
+
+Each call has an async twin for async views and consumers, named as
+Django's own are (``aget`` for ``get``): ``aacquire``, ``arelease``,
+``arelease_all``, ``aowner_of``, ``averify``, and ``Mutex.aacquire``,
+``arenew``, ``arelease`` and ``async with Mutex(...)``.  A twin takes the
+same arguments and runs the sync call through ``sync_to_async`` (thread
+sensitive, as Django's ``aget`` does), so there is one implementation.
 """
 import re
 from contextlib import contextmanager
+from types import TracebackType
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterable, Iterator, Optional
+from typing import Any, Dict, Iterable, Iterator, Optional, Type
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import AppRegistryNotReady, ImproperlyConfigured, ValidationError
 from django.db import NotSupportedError, OperationalError, connections, transaction
 
@@ -279,6 +288,42 @@ def verify(uid: str, owner: str, token: int, using: Using = "default") -> bool:
         return cur.fetchone()[0]
 
 
+async def aacquire(
+    uid: str,
+    owner: str,
+    ttl: Seconds = timedelta(minutes=1),
+    wait: Optional[Seconds] = None,
+    queue: bool = False,
+    using: Using = "default",
+) -> LockStatus:
+    """``acquire``, for async code: the same arguments, result and errors.
+
+    A ``wait`` holds a worker thread (and a database connection) for its
+    length, as the sync call holds its thread.
+    """
+    return await sync_to_async(acquire)(uid, owner, ttl, wait, queue, using)
+
+
+async def arelease(uid: str, owner: str, using: Using = "default") -> bool:
+    """``release``, for async code."""
+    return await sync_to_async(release)(uid, owner, using)
+
+
+async def arelease_all(owner: str, using: Using = "default") -> int:
+    """``release_all``, for async code."""
+    return await sync_to_async(release_all)(owner, using)
+
+
+async def aowner_of(uid: str, using: Using = "default") -> Optional[str]:
+    """``owner_of``, for async code."""
+    return await sync_to_async(owner_of)(uid, using)
+
+
+async def averify(uid: str, owner: str, token: int, using: Using = "default") -> bool:
+    """``verify``, for async code."""
+    return await sync_to_async(verify)(uid, owner, token, using)
+
+
 def peek(uid: str, using: Using = "default") -> Optional[LockStatus]:
     """Return the live lock on uid as a ``LockStatus`` (``granted`` true: it is
     granted to ``owner``), or None if nobody holds it.  Changes nothing."""
@@ -376,6 +421,11 @@ class Mutex:
     status:`` acquires on entry (raising ``ResourceLocked``) and releases on
     exit.  ``using`` is a database alias (None: ``LOCKABLE_DATABASE``).
 
+    In async code: ``await mutex.aacquire()``, ``arenew()``, ``arelease()``,
+    and ``async with Mutex(...) as status:``.  Constructing one reads the
+    settings and the user's pk only, no database, so it is safe in an event
+    loop (unless ``LOCKABLE_OWNER`` itself queries the database).
+
     Raises at construction what ``owner_for`` raises.
     """
 
@@ -421,5 +471,25 @@ class Mutex:
     def __enter__(self) -> LockStatus:
         return self.acquire()
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 traceback: Optional[TracebackType]) -> None:
         self.release()
+
+    async def aacquire(self) -> LockStatus:
+        """``acquire``, for async code."""
+        return await sync_to_async(self.acquire)()
+
+    async def arenew(self) -> LockStatus:
+        """``renew``, for async code."""
+        return await sync_to_async(self.renew)()
+
+    async def arelease(self) -> bool:
+        """``release``, for async code."""
+        return await sync_to_async(self.release)()
+
+    async def __aenter__(self) -> LockStatus:
+        return await self.aacquire()
+
+    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                        traceback: Optional[TracebackType]) -> None:
+        await self.arelease()

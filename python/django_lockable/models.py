@@ -8,6 +8,7 @@ into ``StaleVersion``.  Both work alone or together.
 """
 from typing import Any, Iterable, Optional
 
+from asgiref.sync import sync_to_async
 from django.db import OperationalError, models, router, transaction
 
 from . import _core, _db
@@ -61,6 +62,18 @@ class LockableModel(models.Model):
     def unlock(self, user: Any) -> bool:
         """Release user's lock on this row (and place in line); True if there was one."""
         return _core.release(self.lock_uid, _core.owner_for(user), using=self._lock_database())
+
+    async def alock(self, user: Any, ttl: Optional[Seconds] = None, queue: bool = False) -> LockStatus:
+        """``lock``, for async code."""
+        return await sync_to_async(self.lock)(user, ttl, queue)
+
+    async def aunlock(self, user: Any) -> bool:
+        """``unlock``, for async code."""
+        return await sync_to_async(self.unlock)(user)
+
+    async def alock_status(self) -> Optional[LockStatus]:
+        """``lock_status``, for async code."""
+        return await sync_to_async(self.lock_status)()
 
     def lock_status(self) -> Optional[LockStatus]:
         """Return the live lock on this row (``granted`` true: granted to

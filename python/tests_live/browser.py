@@ -1,7 +1,8 @@
-"""Daphne servers and headless Chromium users, for the end-to-end tests.
+"""ASGI servers and headless Chromium users, for the end-to-end tests.
 
-A ``Server`` is one Daphne process serving the example site on a free
-loopback port.  A ``Browser`` is one user's headless Chromium (its own
+A ``Server`` is one Daphne or Uvicorn process (``LIVE_ASGI_SERVER``,
+default Daphne), run by the interpreter under test, serving the example
+site on a free loopback port.  A ``Browser`` is one user's headless Chromium (its own
 profile, so its own cookies), driven by chromedriver; it logs in once and
 opens each document in a tab of its own.  Everything a test checks on a
 page it reads from ``<body data-lock-state data-lock-position
@@ -12,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -46,12 +48,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SERVERS = ("daphne", "uvicorn")
+"""The ASGI servers the end-to-end tests run under."""
+# Warnings are errors in the servers too, but Twisted's and Django 3.2's
+# own at import (for Debian's packages): Django's RemovedInDjango*Warning
+# are DeprecationWarning or PendingDeprecationWarning.
+SERVER_WARNINGS = "error::DeprecationWarning,error::PendingDeprecationWarning,ignore:'cgi' is deprecated"
+
+
+def asgi_server() -> str:
+    """The server of this run: ``LIVE_ASGI_SERVER`` (daphne or uvicorn)."""
+    name = os.environ.get("LIVE_ASGI_SERVER", "daphne")
+    if name not in SERVERS:
+        raise RuntimeError(f"LIVE_ASGI_SERVER={name!r}: expected one of {SERVERS}")
+    return name
+
+
+def server_command(name: str, port: int) -> List[str]:
+    """The command line of server ``name`` on 127.0.0.1:port, run by this
+    interpreter (so with the Django under test)."""
+    if name == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_site.asgi:application"]
+    # No lifespan: Channels' ProtocolTypeRouter has no "lifespan" protocol.
+    return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+            "--no-access-log", "example_site.asgi:application"]
+
+
 @dataclass
 class Server:
-    """One Daphne process serving the example site."""
+    """One Daphne or Uvicorn process serving the example site."""
 
     port: int
     log_path: str
+    kind: str = "daphne"
     process: Optional[subprocess.Popen] = None
 
     @property
@@ -59,17 +88,21 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, env: Dict[str, str], python_path: List[str], timeout: float = 60) -> "Server":
-        full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(python_path),
-                    "DJANGO_SETTINGS_MODULE": "example_site.settings", "PYTHONDONTWRITEBYTECODE": "1"}
+        # The example and the package first, before whatever PYTHONPATH the
+        # run has (a Django under test put there, say): never replaced.
+        inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+        full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([*python_path, *inherited]),
+                    "DJANGO_SETTINGS_MODULE": "example_site.settings", "PYTHONDONTWRITEBYTECODE": "1",
+                    "PYTHONWARNINGS": SERVER_WARNINGS}
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            ["daphne", "-b", "127.0.0.1", "-p", str(self.port), "example_site.asgi:application"],
+            server_command(self.kind, self.port),
             env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne on port {self.port} exited; see {self.log_path}")
+                raise RuntimeError(f"{self.kind} on port {self.port} exited; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=2) as response:
                     if response.status == 200:
@@ -77,7 +110,7 @@ class Server:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne on port {self.port} not ready in {timeout} s; see {self.log_path}")
+                raise RuntimeError(f"{self.kind} on port {self.port} not ready in {timeout} s; see {self.log_path}")
             time.sleep(0.1)
 
     def stop(self) -> None:

@@ -199,15 +199,17 @@ def output(cluster: Cluster) -> str:
 
 @pytest.fixture(scope="session")
 def servers(cluster: Cluster, output: str) -> Iterator[List["Server"]]:
-    """Two Daphne processes; they share only the database."""
-    from .browser import Server, free_port
+    """Two processes of the run's ASGI server (LIVE_ASGI_SERVER: Daphne or
+    Uvicorn); they share only the database."""
+    from .browser import Server, asgi_server, free_port
 
     started: List["Server"] = []
     env = {**cluster.app_environment(), "EXAMPLE_LOCK_TTL": str(TTL)}
+    kind = asgi_server()
     try:
         for number in (1, 2):
             port = free_port()
-            server = Server(port, os.path.join(output, f"daphne-{number}.log"))
+            server = Server(port, os.path.join(output, f"{kind}-{number}.log"), kind)
             started.append(server)
             server.start(env, [EXAMPLE_DIR, PYTHON_DIR])
         yield started

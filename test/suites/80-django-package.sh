@@ -65,7 +65,8 @@ psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN"
 # NewDatabase DB [VERSION]: DB owned by the role, lockable created by the
 # superuser (at VERSION), public owned by the app.
 NewDatabase() {
-    local db=$1 version=${2:+VERSION '$2'}
+    local db=$1 version=
+    [ -n "${2:-}" ] && version="VERSION '$2'"
     psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db OWNER $role"
     psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
         -c "CREATE EXTENSION lockable $version" \
@@ -209,7 +210,7 @@ DebianWheel() {
             echo "FAIL: the wheel contains the tests or the example"
             missing=1
         fi
-        [ $missing -eq 0 ] && echo "wheel: 1 passed, 0 failed ($(basename "$work"/wheel/*.whl))"
+        [ $missing -eq 0 ] && echo "$(basename "$work"/wheel/*.whl)" && echo "wheel: 1 passed, 0 failed"
         return $missing
     fi
     cat "$work/wheel.log"
