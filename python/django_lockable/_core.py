@@ -22,9 +22,9 @@ sensitive, as Django's ``aget`` does), so there is one implementation.
 """
 import re
 from contextlib import contextmanager
-from types import TracebackType
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any, Dict, Iterable, Iterator, Optional, Type
 
 from asgiref.sync import sync_to_async
@@ -150,7 +150,7 @@ class LockStatus:
         object.__setattr__(self, "user_id", parse_user_id(self.owner))
 
     @classmethod
-    def from_row(cls, row: dict, **overrides: Any) -> "LockStatus":
+    def from_row(cls, row: Dict[str, Any], **overrides: Any) -> "LockStatus":
         """Build a status from a row by column name; unknown columns are ignored."""
         names = {f.name for f in fields(cls) if f.init}
         values = {name: value for name, value in row.items() if name in names}
@@ -253,7 +253,9 @@ def acquire(
         sql, params = _ACQUIRE_SQL, [uid, owner, ttl, wait]
     with _db.cursor(using) as cur:
         cur.execute(sql, params)
-        return LockStatus.from_row(_db.fetch_dict(cur))
+        row = _db.fetch_dict(cur)
+    assert row is not None, "lock_acquire returns one row"
+    return LockStatus.from_row(row)
 
 
 def release(uid: str, owner: str, using: Using = "default") -> bool:
@@ -337,7 +339,7 @@ def peek_many(uids: Iterable[str], using: Using = "default") -> Dict[str, LockSt
     """Return the live locks among uids, as ``peek`` would, by uid; one query."""
     with _db.cursor(using) as cur:
         cur.execute(_PEEK_MANY_SQL, [list(uids)])
-        found = {}
+        found: Dict[str, LockStatus] = {}
         while True:
             row = _db.fetch_dict(cur)
             if row is None:

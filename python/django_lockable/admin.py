@@ -79,7 +79,7 @@ class LockableAdmin(_AdminBase):
         status = self._status(obj)
         return "-" if status is None else status.expires_at
 
-    def get_list_display(self, request: Any) -> List[str]:
+    def get_list_display(self, request: Any) -> Any:
         return [*super().get_list_display(request), *self.lock_fields]
 
     def get_readonly_fields(self, request: Any, obj: Any = None) -> List[str]:
@@ -99,8 +99,9 @@ class LockableAdmin(_AdminBase):
             actions = super().get_actions(request)
             found = self.get_action("break_lock")
         else:
-            actions = super().get_actions(request, action_location=action_location)
-            found = self.get_action("break_lock", action_location)
+            # Django 6.1's signatures (the stubs may know the older ones only).
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg,unused-ignore]
+            found = self.get_action("break_lock", action_location)  # type: ignore[call-arg,unused-ignore]
         if (found is not None and self.actions is not None
                 and IS_POPUP_VAR not in request.GET and self.has_change_permission(request)):
             actions["break_lock"] = found

@@ -35,17 +35,17 @@ import math
 import re
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 from django.db import DatabaseError, DataError, router, transaction
 from django.utils.dateparse import parse_datetime
-from rest_framework import serializers, status as http
+from rest_framework import serializers
+from rest_framework import status as http
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
 
 from . import _core, _db
 from ._conf import lockable_settings
@@ -104,7 +104,7 @@ class SecondsField(serializers.FloatField):
         "too_long": "Must be at most {limit} seconds.",
     }
 
-    def to_internal_value(self, data: Any) -> timedelta:
+    def to_internal_value(self, data: Any) -> timedelta:  # type: ignore[override]
         if isinstance(data, bool):
             self.fail("invalid")
         seconds = super().to_internal_value(data)
@@ -212,7 +212,16 @@ class LockView(APIView):
         return Response(status=http.HTTP_204_NO_CONTENT)
 
 
-class LockEnforcedMixin:
+if TYPE_CHECKING:
+    from rest_framework import generics, mixins
+
+    class _ViewBase(mixins.UpdateModelMixin, mixins.DestroyModelMixin, generics.GenericAPIView[Any]):
+        pass
+else:
+    _ViewBase = object
+
+
+class LockEnforcedMixin(_ViewBase):
     """For generic views and viewsets: every update and delete writes as the
     request's user (``writing_as``), so ``enforce_lock`` lets through the
     holder of the row's lock and refuses everyone else (423 through
@@ -252,7 +261,7 @@ class LockEnforcedMixin:
             if _db.sqlstate(exc) == "55P03" and isinstance(instance, LockableModel):
                 # The transaction is usable again here: look up the holder
                 # for the 423 body rather than parse it out of the message.
-                exc.lockable_status = instance.lock_status()
+                exc.lockable_status = instance.lock_status()  # type: ignore[attr-defined]
             raise
 
     def perform_update(self, serializer: Any) -> None:

@@ -39,7 +39,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from asgiref.sync import sync_to_async
@@ -145,7 +145,7 @@ def error_message(text: str) -> Dict[str, Any]:
 def _iso(value: Optional[datetime]) -> Optional[str]:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def status_message(uid: str, state: str, *, owner: Optional[str] = None, token: Optional[int] = None,
@@ -389,7 +389,7 @@ class LockSession:
         self._timer: Optional[asyncio.TimerHandle] = None
         self._recheck_wanted = False
         self._hint_mine = False
-        self._recheck_task: Optional["asyncio.Task[None]"] = None
+        self._recheck_task: Optional[asyncio.Task[None]] = None
 
     # ---- client messages ----
 
@@ -572,7 +572,7 @@ class LockSession:
             self.bridge.unwatch(self.uid, self)
             return
         delay = next_check(state, deadline=self.deadline, expires_at=expires_at, now=self._clock(),
-                           wall_now=datetime.now(timezone.utc))
+                           wall_now=datetime.now(UTC))
         if delay is not None and not self.ended:
             self._timer = asyncio.get_running_loop().call_later(delay, self._want_recheck)
 

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from .drivers import connect, psycopg, psycopg2
 
+
 @dataclass(frozen=True)
 class Cluster:
     """The throwaway cluster the tests run on, as the environment describes it."""

@@ -6,10 +6,10 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.formats import localize
 
-from .drivers import sql
 from django_lockable import owner_of
 from django_lockable.admin import NO_BREAK_PRIVILEGE
 
+from .drivers import sql
 from .testapp.models import Document
 
 CHANGELIST = "/admin/testapp/document/"

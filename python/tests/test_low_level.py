@@ -10,15 +10,16 @@ from django.db import DataError, transaction
 from django_lockable import (
     LockStatus,
     QueueNotSupported,
+    _db,
     acquire,
     owner_of,
     release,
     release_all,
     verify,
 )
-from django_lockable import _db
 
 from .drivers import is_psycopg2, psycopg, psycopg2
+
 
 def test_acquire_grants_a_free_lock(using, uid, cluster):
     status = acquire(uid, "user:7", ttl=timedelta(minutes=2), using=using)

@@ -5,8 +5,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from .drivers import sql
 from django_lockable import acquire, release
+
+from .drivers import sql
 
 
 @pytest.fixture

@@ -216,7 +216,8 @@ class Browser:
                 lambda d: all(body.get_attribute(name) == value for name, value in wanted.items()))
         except TimeoutException:
             seen = {name: body.get_attribute(name) for name in wanted}
-            raise AssertionError(f"{page.label}: not {what} within {timeout} s ({wanted}; the page has {seen})")
+            raise AssertionError(
+                f"{page.label}: not {what} within {timeout} s ({wanted}; the page has {seen})") from None
 
     def history(self, page: Page) -> List[Dict[str, Any]]:
         """The states the page showed, with their times (window.lockHistory)."""

@@ -74,7 +74,7 @@ def test_one_bridge_per_event_loop():
 
 
 def test_the_bridge_listens_on_every_node_of_the_setting(cluster, superuser, uid):
-    extra = [{"dbname": "postgres"}, f"dbname=template1 application_name=extra-node"]
+    extra = [{"dbname": "postgres"}, "dbname=template1 application_name=extra-node"]
     payload = {"event": "queued", "uid": uid, "position": 1, "waiters": 1}
 
     async def body():

@@ -9,7 +9,7 @@ Waits are bounded; nothing sleeps to hope a state came.
 import asyncio
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
@@ -122,7 +122,7 @@ def test_lock_grants_the_free_lock(users, document):
             "user_id": alice.pk, "position": None, "waiters": 0, "expires_at": message["expires_at"],
             "token": message["token"]}
         assert isinstance(message["token"], int)
-        assert datetime.fromisoformat(message["expires_at"].replace("Z", "+00:00")) > datetime.now(timezone.utc)
+        assert datetime.fromisoformat(message["expires_at"].replace("Z", "+00:00")) > datetime.now(UTC)
         await client.disconnect()
 
     run(body)
@@ -457,7 +457,7 @@ def test_a_vanished_holder_is_handed_on_within_a_second_of_its_expiry(users, doc
         held = await alice.lock(uid)
         await bob.lock(uid)
         expires_at = datetime.fromisoformat(held["expires_at"].replace("Z", "+00:00"))
-        within = (expires_at - datetime.now(timezone.utc)).total_seconds() + 1.0
+        within = (expires_at - datetime.now(UTC)).total_seconds() + 1.0
         handed = await bob.until(state("editing"), timeout=within)
         assert superuser.holder(uid)[:2] == (owner_for(users["bob"]), handed["token"])
         await alice.until(state("lost"))

@@ -1,16 +1,35 @@
 """The decisions of a live-editing session, as plain functions: no socket,
 no database."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from django_lockable import LockStatus
 from django_lockable.live import (
-    CHECK_MARGIN, CHECK_MIN_DELAY, CONFIRM, EDITING, GIVE_BACK, HAND_ON, KEEP, LOSE, LOST, WAITING, BadMessage,
-    Look, Request, connection_lost, decide, message_of, next_check, parse_request, state_of, status_message)
+    CHECK_MARGIN,
+    CHECK_MIN_DELAY,
+    CONFIRM,
+    EDITING,
+    GIVE_BACK,
+    HAND_ON,
+    KEEP,
+    LOSE,
+    LOST,
+    WAITING,
+    BadMessage,
+    Look,
+    Request,
+    connection_lost,
+    decide,
+    message_of,
+    next_check,
+    parse_request,
+    state_of,
+    status_message,
+)
 from django_lockable.notifications import LockEvent, Node, citus_nodes, database_parameters, parse_event
 
-T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
 
 # ---- client messages ----
