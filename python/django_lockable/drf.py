@@ -24,6 +24,9 @@ any           401/403 anonymous, as DRF's authentication settings say
 ``ttl`` may be sent in the body, in seconds (default ``LOCKABLE_TTL``, at
 most ``LOCKABLE_MAX_TTL``).
 
+Both views describe these responses for OpenAPI (DRF's generator and
+drf-spectacular; see ``django_lockable.schema``).
+
 ``exception_handler`` (``REST_FRAMEWORK["EXCEPTION_HANDLER"] =
 "django_lockable.drf.exception_handler"``) maps SQLSTATE 40001 (and
 ``StaleVersion``) to 409 ``{"detail", "current_version"}``, SQLSTATE 55P03
@@ -49,6 +52,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import _core, _db
 from ._conf import lockable_settings
+from .schema import LockSchema
 from ._core import LockStatus, QueueNotSupported, ResourceLocked, StaleVersion
 
 LOCKED_MESSAGE = ResourceLocked.message
@@ -169,6 +173,7 @@ class LockView(APIView):
     """
 
     permission_classes = [LockPermission]
+    schema = LockSchema("endpoint")
 
     def post(self, request: Any, uid: str) -> Response:
         """Lock (or renew) uid for the request's user, or join its line with
@@ -233,6 +238,7 @@ class LockEnforcedMixin(_ViewBase):
     """
 
     lock_token_header = "Lockable-Token"
+    schema = LockSchema("enforced")
 
     def get_lock_token(self) -> Optional[int]:
         """Return the fencing token the request carries, or None.
