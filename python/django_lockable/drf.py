@@ -52,8 +52,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import _core, _db
 from ._conf import lockable_settings
-from .schema import LockSchema
 from ._core import LockStatus, QueueNotSupported, ResourceLocked, StaleVersion
+from .schema import LockSchema
 
 LOCKED_MESSAGE = ResourceLocked.message
 STALE_DETAIL = "This record was changed by someone else since you read it: reload it and try again."

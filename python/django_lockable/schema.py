@@ -36,7 +36,7 @@ is the ``DEFAULT_SCHEMA_CLASS``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type, cast
 
 from rest_framework import serializers
 from rest_framework.schemas import openapi
@@ -49,7 +49,7 @@ TOKEN_HEADER_DESCRIPTION = (
 )
 
 
-class LockGrantedSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class LockGrantedSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
     """200 of the lock endpoint: the lock is the caller's (granted or renewed)."""
 
     uid = serializers.CharField()
@@ -61,7 +61,7 @@ class LockGrantedSerializer(serializers.Serializer):  # type: ignore[type-arg]
     waiters = serializers.IntegerField(allow_null=True, help_text="places in the uid's line; null without it")
 
 
-class LockRefusedSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class LockRefusedSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
     """423 of the lock endpoint, and of ``ResourceLocked``: another owner holds it."""
 
     message = serializers.CharField()
@@ -72,7 +72,7 @@ class LockRefusedSerializer(serializers.Serializer):  # type: ignore[type-arg]
     position = serializers.IntegerField(allow_null=True, help_text="the caller's place in line (1 = next)")
 
 
-class RowLockedSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class RowLockedSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
     """423 of a write refused by ``enforce_lock`` (SQLSTATE 55P03)."""
 
     detail = serializers.CharField()
@@ -81,20 +81,20 @@ class RowLockedSerializer(serializers.Serializer):  # type: ignore[type-arg]
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class StaleVersionSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class StaleVersionSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
     """409 of a write based on a stale version (SQLSTATE 40001, ``StaleVersion``)."""
 
     detail = serializers.CharField()
     current_version = serializers.IntegerField(allow_null=True)
 
 
-class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
     """An error with a ``detail`` (400, 403, 501)."""
 
     detail = serializers.CharField()
 
 
-class LockRequestBodySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class LockRequestBodySerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
     """The body of a POST to the lock endpoint."""
 
     ttl = serializers.FloatField(required=False, help_text="the lease in seconds (LOCKABLE_TTL when absent)")
@@ -102,8 +102,11 @@ class LockRequestBodySerializer(serializers.Serializer):  # type: ignore[type-ar
 
 WRITES = ("PUT", "PATCH")
 
+# (status, serializer or None, description): one response.
+Response = Tuple[str, Optional[Type["serializers.BaseSerializer[Any]"]], str]
+
 # (status, serializer or None, description) of each method of the lock endpoint.
-LOCK_ENDPOINT: Dict[str, List[Tuple[str, Optional[Type[serializers.BaseSerializer[Any]]], str]]] = {
+LOCK_ENDPOINT: Dict[str, List[Response]] = {
     "POST": [
         ("200", LockGrantedSerializer, "The lock is the caller's: granted, or renewed with the same token."),
         ("400", None, "A bad ttl or queue, or a uid the database refuses."),
@@ -118,7 +121,7 @@ LOCK_ENDPOINT: Dict[str, List[Tuple[str, Optional[Type[serializers.BaseSerialize
 }
 
 
-def _write_responses(view: Any, method: str) -> List[Tuple[str, Optional[Type[serializers.BaseSerializer[Any]]], str]]:
+def _write_responses(view: Any, method: str) -> List[Response]:
     """The responses LockEnforcedMixin adds to a write of the view."""
     from .drf import VersionedModelSerializer
 
@@ -126,7 +129,8 @@ def _write_responses(view: Any, method: str) -> List[Tuple[str, Optional[Type[se
         return [("423", RowLockedSerializer, "Another user holds the row's lock.")]
     if method not in WRITES:
         return []
-    found = [("400", None, "Invalid input: among others, no version, or a Lockable-Token that is no integer.")]
+    found: List[Response] = [
+        ("400", None, "Invalid input: among others, no version, or a Lockable-Token that is no integer.")]
     try:
         versioned = issubclass(view.get_serializer_class(), VersionedModelSerializer)
     except Exception:  # a view whose serializer depends on the request
@@ -181,8 +185,7 @@ class _DrfLockEnforced:
         return operation
 
 
-def _drf_responses(inspector: Any,
-                   responses: List[Tuple[str, Optional[Type[serializers.BaseSerializer[Any]]], str]]) -> Dict[str, Any]:
+def _drf_responses(inspector: Any, responses: List[Response]) -> Dict[str, Any]:
     found = {}
     for code, serializer, description in responses:
         response: Dict[str, Any] = {"description": description}
@@ -239,8 +242,7 @@ class _SpectacularLockEnforced:
         return found
 
 
-def _spectacular_responses(
-        responses: List[Tuple[str, Optional[Type[serializers.BaseSerializer[Any]]], str]]) -> Dict[str, Any]:
+def _spectacular_responses(responses: List[Response]) -> Dict[str, Any]:
     from drf_spectacular.utils import OpenApiResponse
 
     return {code: OpenApiResponse(response=serializer, description=description)
@@ -275,7 +277,7 @@ class LockSchema(ViewInspector):
         result = super().__get__(instance, owner)
         if instance is None or not isinstance(result, LockSchema):
             return result  # set on the view instance, or read from the class
-        base = api_settings.DEFAULT_SCHEMA_CLASS
+        base = cast(type, api_settings.DEFAULT_SCHEMA_CLASS)  # the class, once DRF imported its dotted path
         spectacular = _spectacular_base()
         mixin: Optional[type] = None
         if spectacular is not None and issubclass(base, spectacular):
@@ -284,9 +286,9 @@ class LockSchema(ViewInspector):
             mixin = _DrfLockEndpoint if self.kind == "endpoint" else _DrfLockEnforced
         inspector_class = base
         if mixin is not None:
-            inspector_class = _combined.get((mixin, base))
-            if inspector_class is None:
-                inspector_class = _combined[(mixin, base)] = type(f"Lockable{base.__name__}", (mixin, base), {})
+            if (mixin, base) not in _combined:
+                _combined[(mixin, base)] = type(f"Lockable{base.__name__}", (mixin, base), {})
+            inspector_class = _combined[(mixin, base)]
         inspector = inspector_class()
         inspector.view = instance
         return inspector

@@ -79,7 +79,7 @@ class Shell:
         self.cwd = cwd
         self.env = env
         self.port = free_port()
-        self.server: "subprocess.Popen[bytes] | None" = None
+        self.server: subprocess.Popen[bytes] | None = None
         self.server_log = cwd / "runserver.log"
         self.answers: List[Tuple[str, int, str]] = []
 
