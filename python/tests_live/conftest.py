@@ -101,7 +101,7 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     the run fails."""
     import signal
 
-    from .browser import descendants
+    from .processes import descendants
 
     left = []
     for pid in descendants(os.getpid()):
@@ -227,6 +227,12 @@ def servers(cluster: Cluster, output: str) -> Iterator[List["Server"]]:
     finally:
         for server in started:
             server.stop()
+    # A task that failed unseen (as closing with a code the server refuses
+    # once did, under Daphne) shows only in the server's log.
+    for server in started:
+        with open(server.log_path, errors="replace") as log:
+            text = log.read()
+        assert "Task exception was never retrieved" not in text, f"{server.log_path}:\n{text[-3000:]}"
 
 
 class People:
