@@ -10,7 +10,9 @@ under
 (LOCKABLE_CACHE as test/versions/servers.sh reads it: /var/cache/lockable
 as root), made under flock on <entry>.lock and used only once its ".built"
 marker exists, so that concurrent runs wait for each other and a run killed
-half way is made again.  The Debian cell is /usr/bin/python3 with Debian's
+half way is made again.  Before a build, one small download asks whether
+PyPI can be reached; a "no" is remembered for five minutes
+($LOCKABLE_CACHE/pypi-unreachable), so the cells after it skip at once.  The Debian cell is /usr/bin/python3 with Debian's
 packages.  Standard library only: it runs with Debian's Python 3.11.
 
     django_matrix.py cells [PART]      the cells (with PART among their parts)
@@ -37,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,8 +125,31 @@ def cache_lock(entry: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+UNREACHABLE_MEMO = 300
+"""Seconds for which a failed probe stands: the next cells of the same run
+are skipped at once, not after a probe each (a black-holed network makes
+each one wait for its timeout)."""
+
+
 def pypi_reachable(python: Path) -> bool:
-    """Can pip reach its index now?  Asked only after a build failed."""
+    """Can pip reach its index now?  Asked before a build (one download of
+    a small wheel, 10 s at most), and remembered for a while when it cannot."""
+    memo = cache_root() / "pypi-unreachable"
+    try:
+        if time.time() - memo.stat().st_mtime < UNREACHABLE_MEMO:
+            return False
+    except OSError:
+        pass
+    reachable = _probe(python)
+    if reachable:
+        memo.unlink(missing_ok=True)
+    else:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.touch()
+    return reachable
+
+
+def _probe(python: Path) -> bool:
     with tempfile.TemporaryDirectory() as scratch:
         probe = subprocess.run([str(python), "-m", "pip", "download", "--disable-pip-version-check",
                                 "--no-input", "--timeout", "10", "--retries", "0", "--no-cache-dir",
@@ -148,6 +174,8 @@ def build_venv(python: Path, entry: Path, requirements: List[str]) -> None:
     """Make the virtualenv at entry (under its lock), unless it is built."""
     if (entry / ".built").exists():
         return
+    if not pypi_reachable(python):
+        raise Skip("PyPI cannot be reached, and this cell's virtualenv is not cached")
     shutil.rmtree(entry, ignore_errors=True)
     entry.mkdir(parents=True)
     log = entry / "build.log"
@@ -192,6 +220,8 @@ def wheelhouse() -> Path:
     entry = cache_root() / "wheelhouse" / hashlib.sha256(key.encode()).hexdigest()[:16]
     with cache_lock(entry):
         if not (entry / ".built").exists():
+            if not pypi_reachable(python):
+                raise Skip("PyPI cannot be reached, and the build's wheels are not cached")
             shutil.rmtree(entry, ignore_errors=True)
             entry.mkdir(parents=True)
             log = entry.with_suffix(".log")
