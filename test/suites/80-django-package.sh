@@ -126,7 +126,7 @@ Pytest() {
 Lint() {
     local passed=0 failed=0
     if "$CELL_PYTHON" -m ruff check --no-cache django_lockable tests tests_live tests_quickstart \
-        example; then
+        example _build; then
         passed=$((passed + 1))
         echo "ruff: clean"
     else
