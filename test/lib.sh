@@ -188,12 +188,15 @@ StopCluster() {
 #   FreePort                 a loopback TCP port nobody listens on now
 #   ExampleDatabase DB ROLE [example_setup options...]
 #                            on the running cluster: the ordinary role ROLE
-#                            owns database DB, the superuser creates lockable
+#                            (made if missing) owns database DB, the
+#                            superuser creates lockable
 #                            there, the site migrates as ROLE and gets its
 #                            users (alice, bob, carol; password lockable) and
 #                            documents
 #   ExampleManage DB ROLE ARGS...
-#                            the site's manage.py as ROLE on DB
+#                            the site's manage.py as ROLE on DB, with
+#                            $EXAMPLE_PYTHON (default Debian's /usr/bin/python3:
+#                            a cell of the test matrix passes its own)
 #   StartDaphne PORT LOG DB ROLE [NAME=VALUE...]
 #                            serve the site on 127.0.0.1:PORT in the
 #                            background (Debian's daphne), with these extra
@@ -202,6 +205,10 @@ StopCluster() {
 #   StopDaphnes              stop the servers StartDaphne started, by pid
 
 EXAMPLE_PYTHONPATH="$LOCKABLE_TOP/python/example:$LOCKABLE_TOP/python"
+# Warnings are errors, but for the two of Debian's Django 3.2 on Python 3.11
+# at import (as the test suites' pytest settings say).
+EXAMPLE_WARNINGS=(-W error -W "ignore:'cgi' is deprecated:DeprecationWarning"
+    -W "ignore:Use setlocale(), getencoding() and getlocale() instead:DeprecationWarning")
 DAPHNE_PIDS=()
 
 FreePort() {
@@ -212,14 +219,15 @@ ExampleManage() {
     local db=$1 role=$2
     shift 2
     PGDATABASE=$db PGUSER=$role PYTHONDONTWRITEBYTECODE=1 \
-        /usr/bin/python3 "$LOCKABLE_TOP/python/example/manage.py" "$@"
+        "${EXAMPLE_PYTHON:-/usr/bin/python3}" "${EXAMPLE_WARNINGS[@]}" "$LOCKABLE_TOP/python/example/manage.py" "$@"
 }
 
 ExampleDatabase() {
     local db=$1 role=$2
     shift 2
-    psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN" \
-        -c "CREATE DATABASE $db OWNER $role"
+    psql -X -At -d postgres -c "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '$role'" | grep -q 1 ||
+        psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN"
+    psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db OWNER $role"
     psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION lockable"
     ExampleManage "$db" "$role" migrate --verbosity 0
     ExampleManage "$db" "$role" example_setup "$@"

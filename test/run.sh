@@ -52,12 +52,18 @@ failed_names=()
 skipped_names=()
 
 # RunSuite NAME CMD...: run one suite, count it as passed, failed or
-# skipped (exit status $SKIP).
+# skipped (exit status $SKIP).  A suite may write lines of its own for the
+# summary (one per cell of django-lockable's matrix, say) to the file
+# $LOCKABLE_SUITE_REPORT; they are printed under its server's line.
+detail_lines=()
 RunSuite() {
-    local name=$1 rc=0
+    local name=$1 rc=0 report line
     shift
     Say "suite: $name"
-    "$@" || rc=$?
+    report=$(mktemp /tmp/lockable-suite-report.XXXXXX)
+    LOCKABLE_SUITE_REPORT=$report "$@" || rc=$?
+    while IFS= read -r line; do detail_lines+=("    $name: $line"); done <"$report"
+    rm -f "$report"
     if [ $rc -eq 0 ]; then
         passed=$((passed + 1))
         echo "-- $name: passed"
@@ -103,7 +109,8 @@ RecordGroup() {
     local line="$1: $passed passed, $failed failed, $skipped skipped"
     [ $failed -eq 0 ] || line+=" (failed: ${failed_names[*]})"
     [ $skipped -eq 0 ] || line+=" (skipped: ${skipped_names[*]})"
-    group_lines+=("$line")
+    group_lines+=("$line" "${detail_lines[@]}")
+    detail_lines=()
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failed))
     total_skipped=$((total_skipped + skipped))

@@ -12,13 +12,22 @@ Terms, as in the extension's README:
 
 The functions here read no settings: they are the SQL functions with
 Python types.  ``Mutex``, the models and the REST view add the defaults.
+
+Each call has an async twin for async views and consumers, named as
+Django's own are (``aget`` for ``get``): ``aacquire``, ``arelease``,
+``arelease_all``, ``aowner_of``, ``averify``, and ``Mutex.aacquire``,
+``arenew``, ``arelease`` and ``async with Mutex(...)``.  A twin takes the
+same arguments and runs the sync call through ``sync_to_async`` (thread
+sensitive, as Django's ``aget`` does), so there is one implementation.
 """
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterable, Iterator, Optional
+from types import TracebackType
+from typing import Any, Dict, Iterable, Iterator, Optional, Type
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import AppRegistryNotReady, ImproperlyConfigured, ValidationError
 from django.db import NotSupportedError, OperationalError, connections, transaction
 
@@ -141,7 +150,7 @@ class LockStatus:
         object.__setattr__(self, "user_id", parse_user_id(self.owner))
 
     @classmethod
-    def from_row(cls, row: dict, **overrides: Any) -> "LockStatus":
+    def from_row(cls, row: Dict[str, Any], **overrides: Any) -> "LockStatus":
         """Build a status from a row by column name; unknown columns are ignored."""
         names = {f.name for f in fields(cls) if f.init}
         values = {name: value for name, value in row.items() if name in names}
@@ -244,7 +253,9 @@ def acquire(
         sql, params = _ACQUIRE_SQL, [uid, owner, ttl, wait]
     with _db.cursor(using) as cur:
         cur.execute(sql, params)
-        return LockStatus.from_row(_db.fetch_dict(cur))
+        row = _db.fetch_dict(cur)
+    assert row is not None, "lock_acquire returns one row"
+    return LockStatus.from_row(row)
 
 
 def release(uid: str, owner: str, using: Using = "default") -> bool:
@@ -279,6 +290,42 @@ def verify(uid: str, owner: str, token: int, using: Using = "default") -> bool:
         return cur.fetchone()[0]
 
 
+async def aacquire(
+    uid: str,
+    owner: str,
+    ttl: Seconds = timedelta(minutes=1),
+    wait: Optional[Seconds] = None,
+    queue: bool = False,
+    using: Using = "default",
+) -> LockStatus:
+    """``acquire``, for async code: the same arguments, result and errors.
+
+    A ``wait`` holds a worker thread (and a database connection) for its
+    length, as the sync call holds its thread.
+    """
+    return await sync_to_async(acquire)(uid, owner, ttl, wait, queue, using)
+
+
+async def arelease(uid: str, owner: str, using: Using = "default") -> bool:
+    """``release``, for async code."""
+    return await sync_to_async(release)(uid, owner, using)
+
+
+async def arelease_all(owner: str, using: Using = "default") -> int:
+    """``release_all``, for async code."""
+    return await sync_to_async(release_all)(owner, using)
+
+
+async def aowner_of(uid: str, using: Using = "default") -> Optional[str]:
+    """``owner_of``, for async code."""
+    return await sync_to_async(owner_of)(uid, using)
+
+
+async def averify(uid: str, owner: str, token: int, using: Using = "default") -> bool:
+    """``verify``, for async code."""
+    return await sync_to_async(verify)(uid, owner, token, using)
+
+
 def peek(uid: str, using: Using = "default") -> Optional[LockStatus]:
     """Return the live lock on uid as a ``LockStatus`` (``granted`` true: it is
     granted to ``owner``), or None if nobody holds it.  Changes nothing."""
@@ -292,7 +339,7 @@ def peek_many(uids: Iterable[str], using: Using = "default") -> Dict[str, LockSt
     """Return the live locks among uids, as ``peek`` would, by uid; one query."""
     with _db.cursor(using) as cur:
         cur.execute(_PEEK_MANY_SQL, [list(uids)])
-        found = {}
+        found: Dict[str, LockStatus] = {}
         while True:
             row = _db.fetch_dict(cur)
             if row is None:
@@ -376,6 +423,11 @@ class Mutex:
     status:`` acquires on entry (raising ``ResourceLocked``) and releases on
     exit.  ``using`` is a database alias (None: ``LOCKABLE_DATABASE``).
 
+    In async code: ``await mutex.aacquire()``, ``arenew()``, ``arelease()``,
+    and ``async with Mutex(...) as status:``.  Constructing one reads the
+    settings and the user's pk only, no database, so it is safe in an event
+    loop (unless ``LOCKABLE_OWNER`` itself queries the database).
+
     Raises at construction what ``owner_for`` raises.
     """
 
@@ -421,5 +473,25 @@ class Mutex:
     def __enter__(self) -> LockStatus:
         return self.acquire()
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 traceback: Optional[TracebackType]) -> None:
         self.release()
+
+    async def aacquire(self) -> LockStatus:
+        """``acquire``, for async code."""
+        return await sync_to_async(self.acquire)()
+
+    async def arenew(self) -> LockStatus:
+        """``renew``, for async code."""
+        return await sync_to_async(self.renew)()
+
+    async def arelease(self) -> bool:
+        """``release``, for async code."""
+        return await sync_to_async(self.release)()
+
+    async def __aenter__(self) -> LockStatus:
+        return await self.aacquire()
+
+    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                        traceback: Optional[TracebackType]) -> None:
+        await self.arelease()

@@ -14,9 +14,10 @@ of the selected rows".  Breaking needs EXECUTE on
 ``lockable.lock_break(text)`` for the database role, which PUBLIC does not
 have; without it the action changes nothing and says so.
 """
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth import get_user_model
 from django.db import router
 
@@ -33,7 +34,13 @@ _STATUS = "_lockable_status"
 _HOLDER = "_lockable_holder"
 
 
-class LockableAdmin:
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class LockableAdmin(_AdminBase):
     """A ModelAdmin mixin for a ``LockableModel``: lock holder and expiry in
     the change list and form, and the "break lock" action."""
 
@@ -72,7 +79,7 @@ class LockableAdmin:
         status = self._status(obj)
         return "-" if status is None else status.expires_at
 
-    def get_list_display(self, request: Any) -> List[str]:
+    def get_list_display(self, request: Any) -> Any:
         return [*super().get_list_display(request), *self.lock_fields]
 
     def get_readonly_fields(self, request: Any, obj: Any = None) -> List[str]:
@@ -84,12 +91,21 @@ class LockableAdmin:
         self._attach(list(changelist.result_list))
         return changelist
 
-    def get_actions(self, request: Any) -> Dict[str, Any]:
-        actions = super().get_actions(request)
-        if self.actions is not None and self.has_change_permission(request):
-            action = type(self).break_lock
-            actions["break_lock"] = (action, "break_lock", action.short_description)
-        return actions
+    def get_actions(self, request: Any, action_location: Any = None) -> Dict[str, Any]:
+        """The ModelAdmin's actions, and "break_lock" for staff who may change
+        rows.  ``action_location`` is Django 6.1's (``ActionLocation``; the
+        change list or the change form), passed on; None before 6.1."""
+        if action_location is None:
+            actions = super().get_actions(request)
+            found = self.get_action("break_lock")
+        else:
+            # Django 6.1's signatures (the stubs may know the older ones only).
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg,unused-ignore]
+            found = self.get_action("break_lock", action_location)  # type: ignore[call-arg,unused-ignore]
+        if (found is not None and self.actions is not None
+                and IS_POPUP_VAR not in request.GET and self.has_change_permission(request)):
+            actions["break_lock"] = found
+        return dict(actions)
 
     @admin.action(description="Break the locks of the selected rows")
     def break_lock(self, request: Any, queryset: Any) -> None:

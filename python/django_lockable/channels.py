@@ -23,9 +23,10 @@ Client messages: ``{"action": "lock", "uid": ...}`` joins (an acquire with
 ``lost``, and ``{"type": "error", "message"}`` for a message it cannot act
 on (the connection stays open).
 
-Close codes: 4401 for an anonymous socket; 1013 ("try again later") when
+Close codes (``django_lockable.live.CLOSE_CODES``; 4xxx, which every ASGI
+server sends): 4401 for an anonymous socket; 4503 ("try again later") when
 the database cannot be reached, with nothing given up, so that the client
-reconnects and joins again; 1011 when ``LOCKABLE_OWNER`` names no owner.
+reconnects and joins again; 4500 when ``LOCKABLE_OWNER`` names no owner.
 
 The consumer is the socket only; what it does is
 ``django_lockable.live.LockSession``.  No channel layer is needed: lock

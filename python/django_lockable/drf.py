@@ -24,6 +24,9 @@ any           401/403 anonymous, as DRF's authentication settings say
 ``ttl`` may be sent in the body, in seconds (default ``LOCKABLE_TTL``, at
 most ``LOCKABLE_MAX_TTL``).
 
+Both views describe these responses for OpenAPI (DRF's generator and
+drf-spectacular; see ``django_lockable.schema``).
+
 ``exception_handler`` (``REST_FRAMEWORK["EXCEPTION_HANDLER"] =
 "django_lockable.drf.exception_handler"``) maps SQLSTATE 40001 (and
 ``StaleVersion``) to 409 ``{"detail", "current_version"}``, SQLSTATE 55P03
@@ -35,21 +38,22 @@ import math
 import re
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 from django.db import DatabaseError, DataError, router, transaction
 from django.utils.dateparse import parse_datetime
-from rest_framework import serializers, status as http
+from rest_framework import serializers
+from rest_framework import status as http
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, set_rollback
 from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
 
 from . import _core, _db
 from ._conf import lockable_settings
 from ._core import LockStatus, QueueNotSupported, ResourceLocked, StaleVersion
+from .schema import LockSchema
 
 LOCKED_MESSAGE = ResourceLocked.message
 STALE_DETAIL = "This record was changed by someone else since you read it: reload it and try again."
@@ -104,7 +108,7 @@ class SecondsField(serializers.FloatField):
         "too_long": "Must be at most {limit} seconds.",
     }
 
-    def to_internal_value(self, data: Any) -> timedelta:
+    def to_internal_value(self, data: Any) -> timedelta:  # type: ignore[override]
         if isinstance(data, bool):
             self.fail("invalid")
         seconds = super().to_internal_value(data)
@@ -169,6 +173,7 @@ class LockView(APIView):
     """
 
     permission_classes = [LockPermission]
+    schema = LockSchema("endpoint")
 
     def post(self, request: Any, uid: str) -> Response:
         """Lock (or renew) uid for the request's user, or join its line with
@@ -212,7 +217,16 @@ class LockView(APIView):
         return Response(status=http.HTTP_204_NO_CONTENT)
 
 
-class LockEnforcedMixin:
+if TYPE_CHECKING:
+    from rest_framework import generics, mixins
+
+    class _ViewBase(mixins.UpdateModelMixin, mixins.DestroyModelMixin, generics.GenericAPIView[Any]):
+        pass
+else:
+    _ViewBase = object
+
+
+class LockEnforcedMixin(_ViewBase):
     """For generic views and viewsets: every update and delete writes as the
     request's user (``writing_as``), so ``enforce_lock`` lets through the
     holder of the row's lock and refuses everyone else (423 through
@@ -224,6 +238,7 @@ class LockEnforcedMixin:
     """
 
     lock_token_header = "Lockable-Token"
+    schema = LockSchema("enforced")
 
     def get_lock_token(self) -> Optional[int]:
         """Return the fencing token the request carries, or None.
@@ -252,7 +267,7 @@ class LockEnforcedMixin:
             if _db.sqlstate(exc) == "55P03" and isinstance(instance, LockableModel):
                 # The transaction is usable again here: look up the holder
                 # for the 423 body rather than parse it out of the message.
-                exc.lockable_status = instance.lock_status()
+                exc.lockable_status = instance.lock_status()  # type: ignore[attr-defined]
             raise
 
     def perform_update(self, serializer: Any) -> None:

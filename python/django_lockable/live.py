@@ -27,7 +27,7 @@ The rules:
   a holder renews the lock only (``queue`` false): if it was handed on, the
   client hears ``lost`` and must send ``lock`` to join the line again.
 - **The database unreachable** (a restart): the session gives nothing up
-  and has its socket closed with 1013, "try again later".  The client
+  and has its socket closed with 4503, "try again later".  The client
   reconnects and sends ``lock``, which renews the lock or place that
   outlived the outage.
 
@@ -39,7 +39,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from asgiref.sync import sync_to_async
@@ -57,12 +57,24 @@ LOST = "lost"
 STATES = (EDITING, WAITING, LOST)
 ACTIONS = ("lock", "heartbeat", "unlock")
 
+# Close codes: 4xxx, the application's range of RFC 6455, which every ASGI
+# server sends (Daphne's autobahn refuses 1011 and 1013).  The same table is
+# in lockable.js (CLOSE_CODES) and in python/README.md ("Close codes"), and
+# a test keeps the three alike.
 CLOSE_UNAUTHENTICATED = 4401
-"""Close code for an anonymous socket."""
-CLOSE_TRY_AGAIN_LATER = 1013
-"""Close code when the database cannot be reached: reconnect later (RFC 6455 registry)."""
-CLOSE_SERVER_ERROR = 1011
-"""Close code for a server misconfiguration (``LOCKABLE_OWNER`` returning no owner)."""
+"""Close code for an anonymous socket (as HTTP 401)."""
+CLOSE_SERVER_ERROR = 4500
+"""Close code for a server misconfiguration: ``LOCKABLE_OWNER`` named no
+owner for the user (as HTTP 500)."""
+CLOSE_TRY_AGAIN_LATER = 4503
+"""Close code when the database cannot be reached: nothing was given up,
+reconnect later (as HTTP 503)."""
+CLOSE_CODES = {
+    CLOSE_UNAUTHENTICATED: "unauthenticated",
+    CLOSE_SERVER_ERROR: "server error",
+    CLOSE_TRY_AGAIN_LATER: "try again later",
+}
+"""Every close code the server sends, by name."""
 
 CHECK_MARGIN = 0.05
 """Seconds after an expiry at which a session looks again."""
@@ -133,7 +145,7 @@ def error_message(text: str) -> Dict[str, Any]:
 def _iso(value: Optional[datetime]) -> Optional[str]:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def status_message(uid: str, state: str, *, owner: Optional[str] = None, token: Optional[int] = None,
@@ -377,7 +389,7 @@ class LockSession:
         self._timer: Optional[asyncio.TimerHandle] = None
         self._recheck_wanted = False
         self._hint_mine = False
-        self._recheck_task: Optional["asyncio.Task[None]"] = None
+        self._recheck_task: Optional[asyncio.Task[None]] = None
 
     # ---- client messages ----
 
@@ -560,7 +572,7 @@ class LockSession:
             self.bridge.unwatch(self.uid, self)
             return
         delay = next_check(state, deadline=self.deadline, expires_at=expires_at, now=self._clock(),
-                           wall_now=datetime.now(timezone.utc))
+                           wall_now=datetime.now(UTC))
         if delay is not None and not self.ended:
             self._timer = asyncio.get_running_loop().call_later(delay, self._want_recheck)
 
@@ -589,11 +601,15 @@ class LockSession:
             logger.info("lock session of %s on %r: the socket is gone (%s)", self.owner, self.uid, exc)
 
     async def _unavailable(self) -> None:
-        """The database cannot be reached: close with 1013, giving nothing up."""
+        """The database cannot be reached: close with 4503, giving nothing up."""
         if self.unavailable:
             return
         self.unavailable = True
         logger.warning("lock session of %s on %r: the database cannot be reached; closing the socket",
                        self.owner, self.uid)
         self._cancel_timer()
-        await self._close_socket(CLOSE_TRY_AGAIN_LATER)
+        try:
+            await self._close_socket(CLOSE_TRY_AGAIN_LATER)
+        except Exception as exc:  # the server's own class, as in _send: the socket is gone already
+            self.gone = True
+            logger.info("lock session of %s on %r: could not close the socket (%s)", self.owner, self.uid, exc)

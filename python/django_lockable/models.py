@@ -6,8 +6,9 @@
 ``django_lockable.operations.EnableVersioning``), and turns a stale save
 into ``StaleVersion``.  Both work alone or together.
 """
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Tuple, Union
 
+from asgiref.sync import sync_to_async
 from django.db import OperationalError, models, router, transaction
 
 from . import _core, _db
@@ -33,8 +34,10 @@ class LockableModel(models.Model):
         """The uid of this row's lock.  Raises ``ValueError`` for an unsaved row."""
         if self.pk is None:
             raise ValueError(f"an unsaved {self._meta.label} has no lock uid")
-        concrete = self._meta.concrete_model._meta
-        return _core.model_uid_prefix(concrete.app_label, concrete.model_name) + str(self.pk)
+        concrete_model = self._meta.concrete_model
+        assert concrete_model is not None  # None only for an abstract model, which has no rows
+        concrete = concrete_model._meta
+        return _core.model_uid_prefix(concrete.app_label, str(concrete.model_name)) + str(self.pk)
 
     def _lock_database(self) -> str:
         return router.db_for_write(type(self), instance=self)
@@ -62,6 +65,18 @@ class LockableModel(models.Model):
         """Release user's lock on this row (and place in line); True if there was one."""
         return _core.release(self.lock_uid, _core.owner_for(user), using=self._lock_database())
 
+    async def alock(self, user: Any, ttl: Optional[Seconds] = None, queue: bool = False) -> LockStatus:
+        """``lock``, for async code."""
+        return await sync_to_async(self.lock)(user, ttl, queue)
+
+    async def aunlock(self, user: Any) -> bool:
+        """``unlock``, for async code."""
+        return await sync_to_async(self.unlock)(user)
+
+    async def alock_status(self) -> Optional[LockStatus]:
+        """``lock_status``, for async code."""
+        return await sync_to_async(self.lock_status)()
+
     def lock_status(self) -> Optional[LockStatus]:
         """Return the live lock on this row (``granted`` true: granted to
         ``owner``; ``waiters`` with the waiting line), or None if nobody holds it."""
@@ -88,13 +103,13 @@ class VersionedModel(models.Model):
     version); ``delete()`` is not version-checked.
     """
 
-    version = models.BigIntegerField(default=1, editable=False)
+    version: "models.BigIntegerField[int, int]" = models.BigIntegerField(default=1, editable=False)
 
     class Meta:
         abstract = True
 
-    def save(self, force_insert: bool = False, force_update: bool = False, using: Optional[str] = None,
-             update_fields: Optional[Iterable[str]] = None) -> None:
+    def save(self, *, force_insert: Union[bool, Tuple[Any, ...]] = False, force_update: bool = False,
+             using: Optional[str] = None, update_fields: Optional[Iterable[str]] = None) -> None:
         """Save, checked against the version read; read back the new version.
 
         Raises ``StaleVersion`` if the row was saved by someone else since
@@ -126,5 +141,5 @@ class VersionedModel(models.Model):
         return (
             _db.sqlstate(exc) == "40001"
             and getattr(diag, "table_name", None) == self._meta.db_table
-            and getattr(diag, "column_name", None) == self._meta.get_field("version").column
+            and getattr(diag, "column_name", None) == getattr(self._meta.get_field("version"), "column", None)
         )

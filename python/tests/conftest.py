@@ -11,12 +11,13 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
-import psycopg
-import psycopg2
 import pytest
 from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
+
+from .drivers import connect, psycopg, psycopg2
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -68,7 +69,7 @@ class Cluster:
 
     def _extension(self) -> Tuple[str, bool]:
         """The installed lockable's version, and whether it has the line."""
-        conn = psycopg2.connect(**self.superuser_dsn())
+        conn = connect(self.superuser_dsn())
         try:
             with conn.cursor() as cur:
                 cur.execute(
@@ -96,9 +97,12 @@ def cluster() -> Cluster:
 
 
 def pytest_report_header(config: Any) -> List[str]:
+    from django.db import connection
+
     return [
         f"lockable {CLUSTER.version}, waiting line: {'yes' if CLUSTER.has_queue else 'no'};"
-        f" through PgBouncer: {'yes' if CLUSTER.pooled else 'no'}"
+        f" through PgBouncer: {'yes' if CLUSTER.pooled else 'no'};"
+        f" Django's driver: {connection.Database.__name__} {connection.Database.__version__.split()[0]}"
     ]
 
 
@@ -138,8 +142,7 @@ class Superuser:
     what a DBA or a test harness does beside the application."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.conn = psycopg2.connect(**cluster.superuser_dsn())
-        self.conn.autocommit = True
+        self.conn = connect(cluster.superuser_dsn())
 
     def run(self, sql: Any, params: Any = None) -> List[tuple]:
         with self.conn.cursor() as cur:
@@ -203,6 +206,7 @@ def client_of() -> Callable[[Any], APIClient]:
 
 
 def _psycopg2_connect(cluster: Cluster) -> Any:
+    assert psycopg2 is not None
     conn = psycopg2.connect(**cluster.app_dsn())
     conn.autocommit = True
     return conn
@@ -212,18 +216,22 @@ def _psycopg3_connect(cluster: Cluster) -> Any:
     # PgBouncer in transaction mode (before 1.21) cannot keep prepared
     # statements: psycopg 3 must not prepare through it.
     extra = {"prepare_threshold": None} if cluster.pooled else {}
+    assert psycopg is not None
     return psycopg.connect(**cluster.app_dsn(), autocommit=True, **extra)
 
 
 @pytest.fixture(params=["django", "psycopg2", "psycopg3"])
 def using(request: Any, cluster: Cluster) -> Iterator[Any]:
     """Where the low-level functions run, as the application's role: Django's
-    connection (psycopg2), or a connection of one's own from either driver
-    (autocommit)."""
+    connection (psycopg2, or psycopg 3 from Django 4.2 when it is installed),
+    or a connection of one's own from either driver (autocommit); a driver
+    this interpreter lacks is skipped."""
     if request.param == "django":
         request.getfixturevalue("db")
         yield "default"
         return
+    if (psycopg2 if request.param == "psycopg2" else psycopg) is None:
+        pytest.skip(f"{request.param} is not installed in this cell")
     conn = _psycopg2_connect(cluster) if request.param == "psycopg2" else _psycopg3_connect(cluster)
     yield conn
     conn.close()
@@ -232,6 +240,8 @@ def using(request: Any, cluster: Cluster) -> Iterator[Any]:
 @pytest.fixture
 def psycopg3_connection(cluster: Cluster) -> Iterator[Any]:
     """A psycopg 3 connection of the application's role (autocommit)."""
+    if psycopg is None:
+        pytest.skip("psycopg 3 is not installed in this cell")
     conn = _psycopg3_connect(cluster)
     yield conn
     conn.close()

@@ -3,13 +3,13 @@ break-lock action with and without EXECUTE on lockable.lock_break."""
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
-from psycopg2 import sql
 from django.utils import timezone
 from django.utils.formats import localize
 
 from django_lockable import owner_of
 from django_lockable.admin import NO_BREAK_PRIVILEGE
 
+from .drivers import sql
 from .testapp.models import Document
 
 CHANGELIST = "/admin/testapp/document/"

@@ -22,8 +22,7 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, OperationalError
 
-from django_lockable import writing_as
-from django_lockable import _db
+from django_lockable import _db, writing_as
 
 from .testapp.models import Document
 

@@ -1,23 +1,25 @@
-"""The low-level API on both drivers: Django's connection (psycopg2) and
-connections of one's own from psycopg2 and psycopg 3."""
+"""The low-level API on both drivers: Django's connection (psycopg2, or
+psycopg 3 from Django 4.2 when it is installed) and connections of one's
+own from psycopg2 and psycopg 3 (each where the cell has it)."""
 import dataclasses
 from datetime import datetime, timedelta
 
-import psycopg
-import psycopg2
 import pytest
 from django.db import DataError, transaction
 
 from django_lockable import (
     LockStatus,
     QueueNotSupported,
+    _db,
     acquire,
     owner_of,
     release,
     release_all,
     verify,
 )
-from django_lockable import _db
+
+from .drivers import is_psycopg2, psycopg, psycopg2
+
 
 def test_acquire_grants_a_free_lock(using, uid, cluster):
     status = acquire(uid, "user:7", ttl=timedelta(minutes=2), using=using)
@@ -118,7 +120,7 @@ def test_bad_arguments_are_refused(using, uid, bad, sqlstate):
     if isinstance(using, str):
         expected = DataError
     else:  # the driver's own error on a connection of one's own
-        expected = psycopg2.DataError if isinstance(using, psycopg2.extensions.connection) else psycopg.DataError
+        expected = psycopg2.DataError if is_psycopg2(using) else psycopg.DataError
     with pytest.raises(expected) as error:
         if isinstance(using, str):
             with transaction.atomic():
@@ -152,7 +154,7 @@ def test_queue_without_the_waiting_line_raises_queue_not_supported(using, uid):
 def test_a_connection_of_ones_own_keeps_its_transaction(psycopg3_connection, uid):
     """A grant made in a psycopg 3 transaction that rolls back was never made."""
     psycopg3_connection.autocommit = False
-    with pytest.raises(psycopg.errors.DataError):
+    with pytest.raises(psycopg.errors.DataError):  # the fixture skips without psycopg 3
         with psycopg3_connection.transaction():
             assert acquire(uid, "user:7", using=psycopg3_connection).granted
             acquire("", "user:7", using=psycopg3_connection)

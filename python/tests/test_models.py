@@ -5,8 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, OperationalError, connection, transaction
 
-from django_lockable import ResourceLocked, StaleVersion, owner_of, writing_as
-from django_lockable import _db
+from django_lockable import ResourceLocked, StaleVersion, _db, owner_of, writing_as
 
 from .testapp.models import Document, Draft, Ticket
 
@@ -22,7 +21,7 @@ def document(db):
 def test_lock_uid_names_app_model_and_pk(document):
     assert document.lock_uid == f"testapp.document:{document.pk}"
     with pytest.raises(ValueError, match="unsaved"):
-        Document(title="draft").lock_uid
+        _ = Document(title="draft").lock_uid
 
 
 def test_a_proxy_shares_its_rows_locks(document, alice, bob):

@@ -10,8 +10,7 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, transaction
 
-from django_lockable import Mutex, ResourceLocked, acquire, owner_of, release, release_all
-from django_lockable import _db
+from django_lockable import Mutex, ResourceLocked, _db, acquire, owner_of, release, release_all
 
 from .testapp.models import Document
 

@@ -4,9 +4,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from psycopg2 import sql
 
 from django_lockable import acquire, release
+
+from .drivers import sql
 
 
 @pytest.fixture

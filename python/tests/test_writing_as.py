@@ -2,8 +2,7 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from django_lockable import acquire, owner_for, writing_as
-from django_lockable import _db
+from django_lockable import _db, acquire, owner_for, writing_as
 
 from .testapp.models import Document
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api-basic/lock/<path:uid>/", views.BasicAuthLockView.as_view()),
     path("api/", include(router.urls)),
     path("mutex/<path:uid>/", views.mutex_lock),
+    path("mutex-async/<path:uid>/", views.mutex_async),
     path("raw/<int:pk>/", views.raw_update),
     path("raw-stale/<int:pk>/", views.raw_stale_update),
 ]

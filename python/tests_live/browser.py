@@ -1,7 +1,8 @@
-"""Daphne servers and headless Chromium users, for the end-to-end tests.
+"""ASGI servers and headless Chromium users, for the end-to-end tests.
 
-A ``Server`` is one Daphne process serving the example site on a free
-loopback port.  A ``Browser`` is one user's headless Chromium (its own
+A ``Server`` is one Daphne or Uvicorn process (``LIVE_ASGI_SERVER``,
+default Daphne), run by the interpreter under test, serving the example
+site on a free loopback port.  A ``Browser`` is one user's headless Chromium (its own
 profile, so its own cookies), driven by chromedriver; it logs in once and
 opens each document in a tab of its own.  Everything a test checks on a
 page it reads from ``<body data-lock-state data-lock-position
@@ -10,8 +11,8 @@ bound (WebDriverWait), never sleeping on hope.
 """
 import os
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -23,6 +24,10 @@ from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from .processes import descendants, free_port
+
+__all__ = ["Browser", "Page", "Server", "descendants", "free_port", "two_editors"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -40,18 +45,39 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+SERVERS = ("daphne", "uvicorn")
+"""The ASGI servers the end-to-end tests run under."""
+# Warnings are errors in the servers too, but Twisted's and Django 3.2's
+# own at import (for Debian's packages): Django's RemovedInDjango*Warning
+# are DeprecationWarning or PendingDeprecationWarning.
+SERVER_WARNINGS = "error::DeprecationWarning,error::PendingDeprecationWarning,ignore:'cgi' is deprecated"
+
+
+def asgi_server() -> str:
+    """The server of this run: ``LIVE_ASGI_SERVER`` (daphne or uvicorn)."""
+    name = os.environ.get("LIVE_ASGI_SERVER", "daphne")
+    if name not in SERVERS:
+        raise RuntimeError(f"LIVE_ASGI_SERVER={name!r}: expected one of {SERVERS}")
+    return name
+
+
+def server_command(name: str, port: int) -> List[str]:
+    """The command line of server ``name`` on 127.0.0.1:port, run by this
+    interpreter (so with the Django under test)."""
+    if name == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_site.asgi:application"]
+    # No lifespan: Channels' ProtocolTypeRouter has no "lifespan" protocol.
+    return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+            "--no-access-log", "example_site.asgi:application"]
 
 
 @dataclass
 class Server:
-    """One Daphne process serving the example site."""
+    """One Daphne or Uvicorn process serving the example site."""
 
     port: int
     log_path: str
+    kind: str = "daphne"
     process: Optional[subprocess.Popen] = None
 
     @property
@@ -59,17 +85,21 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, env: Dict[str, str], python_path: List[str], timeout: float = 60) -> "Server":
-        full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(python_path),
-                    "DJANGO_SETTINGS_MODULE": "example_site.settings", "PYTHONDONTWRITEBYTECODE": "1"}
+        # The example and the package first, before whatever PYTHONPATH the
+        # run has (a Django under test put there, say): never replaced.
+        inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+        full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([*python_path, *inherited]),
+                    "DJANGO_SETTINGS_MODULE": "example_site.settings", "PYTHONDONTWRITEBYTECODE": "1",
+                    "PYTHONWARNINGS": SERVER_WARNINGS}
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            ["daphne", "-b", "127.0.0.1", "-p", str(self.port), "example_site.asgi:application"],
+            server_command(self.kind, self.port),
             env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne on port {self.port} exited; see {self.log_path}")
+                raise RuntimeError(f"{self.kind} on port {self.port} exited; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=2) as response:
                     if response.status == 200:
@@ -77,7 +107,7 @@ class Server:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne on port {self.port} not ready in {timeout} s; see {self.log_path}")
+                raise RuntimeError(f"{self.kind} on port {self.port} not ready in {timeout} s; see {self.log_path}")
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -89,26 +119,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
-
-
-def descendants(pid: int) -> List[int]:
-    """Every process below pid, from /proc."""
-    children: Dict[int, List[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 @dataclass
@@ -183,7 +193,8 @@ class Browser:
                 lambda d: all(body.get_attribute(name) == value for name, value in wanted.items()))
         except TimeoutException:
             seen = {name: body.get_attribute(name) for name in wanted}
-            raise AssertionError(f"{page.label}: not {what} within {timeout} s ({wanted}; the page has {seen})")
+            raise AssertionError(
+                f"{page.label}: not {what} within {timeout} s ({wanted}; the page has {seen})") from None
 
     def history(self, page: Page) -> List[Dict[str, Any]]:
         """The states the page showed, with their times (window.lockHistory)."""

@@ -18,10 +18,13 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterator, List, Optional, TypeVar
 
 import psycopg
 import pytest
+
+if TYPE_CHECKING:  # selenium is imported by the browser tests only
+    from .browser import Browser, Page, Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(HERE)
@@ -29,6 +32,15 @@ EXAMPLE_DIR = os.path.join(PYTHON_DIR, "example")
 for path in (EXAMPLE_DIR, PYTHON_DIR):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+# The browser tests need Selenium, which only the cells that run them have
+# (python/matrix.toml, part "browser"); elsewhere they are not collected, so
+# "-m browser" without Selenium runs nothing and fails.
+try:
+    import selenium  # noqa: F401
+except ImportError:
+    collect_ignore = ["test_browser.py", "test_close_codes.py", "test_js_client.py"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     the run fails."""
     import signal
 
-    from .browser import descendants
+    from .processes import descendants
 
     left = []
     for pid in descendants(os.getpid()):
@@ -168,7 +180,6 @@ def users() -> Dict[str, Any]:
 def document() -> Any:
     """A document of this test's own, so that no other test's locks touch it."""
     from django.db import connection
-
     from documents.models import Document
 
     if connection.connection is not None and not connection.is_usable():
@@ -199,21 +210,29 @@ def output(cluster: Cluster) -> str:
 
 @pytest.fixture(scope="session")
 def servers(cluster: Cluster, output: str) -> Iterator[List["Server"]]:
-    """Two Daphne processes; they share only the database."""
-    from .browser import Server, free_port
+    """Two processes of the run's ASGI server (LIVE_ASGI_SERVER: Daphne or
+    Uvicorn); they share only the database."""
+    from .browser import Server, asgi_server, free_port
 
-    started: List["Server"] = []
+    started: List[Server] = []
     env = {**cluster.app_environment(), "EXAMPLE_LOCK_TTL": str(TTL)}
+    kind = asgi_server()
     try:
         for number in (1, 2):
             port = free_port()
-            server = Server(port, os.path.join(output, f"daphne-{number}.log"))
+            server = Server(port, os.path.join(output, f"{kind}-{number}.log"), kind)
             started.append(server)
             server.start(env, [EXAMPLE_DIR, PYTHON_DIR])
         yield started
     finally:
         for server in started:
             server.stop()
+    # A task that failed unseen (as closing with a code the server refuses
+    # once did, under Daphne) shows only in the server's log.
+    for server in started:
+        with open(server.log_path, errors="replace") as log:
+            text = log.read()
+        assert "Task exception was never retrieved" not in text, f"{server.log_path}:\n{text[-3000:]}"
 
 
 class People:
@@ -223,7 +242,7 @@ class People:
     def __init__(self, server: "Server", output: str) -> None:
         self.server = server
         self.output = output
-        self.browsers: Dict[str, "Browser"] = {}
+        self.browsers: Dict[str, Browser] = {}
         with ThreadPoolExecutor(len(USERS)) as pool:
             for user, browser in zip(USERS, pool.map(self._start, USERS)):
                 self.browsers[user] = browser

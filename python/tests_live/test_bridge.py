@@ -74,7 +74,7 @@ def test_one_bridge_per_event_loop():
 
 
 def test_the_bridge_listens_on_every_node_of_the_setting(cluster, superuser, uid):
-    extra = [{"dbname": "postgres"}, f"dbname=template1 application_name=extra-node"]
+    extra = [{"dbname": "postgres"}, "dbname=template1 application_name=extra-node"]
     payload = {"event": "queued", "uid": uid, "position": 1, "waiters": 1}
 
     async def body():
@@ -156,7 +156,7 @@ def test_a_lost_listener_reconnects_with_backoff_and_resyncs_every_session(users
     run(body)
 
 
-def test_a_postgres_restart_closes_sockets_with_1013_and_gives_nothing_up(cluster, users, document, superuser):
+def test_a_postgres_restart_closes_sockets_with_4503_and_gives_nothing_up(cluster, users, document, superuser):
     """Sessions learn of the outage from the bridge's resync, close their
     sockets with "try again later" and release nothing; after the restart the
     bridge listens again and the lock and the place are still there."""
@@ -173,7 +173,7 @@ def test_a_postgres_restart_closes_sockets_with_1013_and_gives_nothing_up(cluste
         await asyncio.to_thread(cluster.pg_ctl, "stop", "-m", "fast", "-w")
         try:
             await until(lambda: alice_out.closed and bob_out.closed, timeout=20, what="both sockets closed")
-            assert (alice_out.closed, bob_out.closed) == ([1013], [1013])
+            assert (alice_out.closed, bob_out.closed) == ([4503], [4503])
             await alice.end()  # the socket closed: nothing is released
             await bob.end()
         finally:

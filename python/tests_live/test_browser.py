@@ -121,7 +121,7 @@ def test_4_a_postgres_restart_while_users_wait(people, servers, document, superu
     cluster.pg_ctl("stop", "-m", "fast", "-w")
     try:
         # Each server finds the database gone and closes its sockets with
-        # 1013: the pages reconnect, and say so meanwhile.
+        # 4503: the pages reconnect, and say so meanwhile.
         for browser, page in pages:
             browser.wait_for(page, 15 * SLACK, "connecting while the database is down", lock_state="connecting")
     finally:

@@ -53,10 +53,12 @@ try {
     });
     const states = [];
     const warnings = [];
+    const closes = [];
     const client = new m.LockClient({
         uid: "doc:1", url: "/ws/lock/", ttl: 900, idleTimeout: 400, warnBefore: 600,
         reconnectMin: 20, reconnectMax: 40, tick: 10, WebSocket: FakeSocket,
         onState: (state, s) => states.push(state), onWarning: (show) => warnings.push(show),
+        onClose: (code) => closes.push(code),
     });
     const poke = () => document.dispatchEvent(new KeyboardEvent("keydown"));
     client.start();
@@ -104,10 +106,10 @@ try {
     socket.receive(status("editing"));
     check(client.state === "editing", "editing after join");
 
-    // the server closes with 1013: connecting, then a new socket joins again
+    // the server closes with 4503: connecting, then a new socket joins again
     poke();
     let sockets = FakeSocket.all.length;
-    socket.drop(1013);
+    socket.drop(4503);
     check(client.state === "connecting", "connecting after a close");
     await until(() => FakeSocket.all.length === sockets + 1, "a reconnection");
     socket = FakeSocket.all.at(-1);
@@ -127,9 +129,18 @@ try {
     socket.open();
     socket.receive(status("editing"));
 
-    // 4401: lost for good, no reconnection
+    // 4401 (and 4500): lost for good, no reconnection
     socket.drop(4401);
     check(client.state === "lost" && client._reconnectTimer === null, "4401: lost, no reconnection");
+    // (the sockets the client dropped itself are not the server's closes)
+    check(JSON.stringify(closes) === "[4503,4401]", "onClose heard the server's closes: " + JSON.stringify(closes));
+    client.join();
+    socket = FakeSocket.all.at(-1);
+    socket.open();
+    socket.receive(status("editing"));
+    socket.drop(4500);
+    check(client.state === "lost" && client._reconnectTimer === null, "4500: lost, no reconnection");
+    check(Object.keys(m.CLOSE_CODES).join() === "4401,4500,4503", "the close codes");
     client.stop();
     check(states.includes("waiting") && states.includes("editing") && states.includes("lost"), "onState called");
 } catch (error) {

@@ -1,16 +1,35 @@
 """The decisions of a live-editing session, as plain functions: no socket,
 no database."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from django_lockable import LockStatus
 from django_lockable.live import (
-    CHECK_MARGIN, CHECK_MIN_DELAY, CONFIRM, EDITING, GIVE_BACK, HAND_ON, KEEP, LOSE, LOST, WAITING, BadMessage,
-    Look, Request, connection_lost, decide, message_of, next_check, parse_request, state_of, status_message)
+    CHECK_MARGIN,
+    CHECK_MIN_DELAY,
+    CONFIRM,
+    EDITING,
+    GIVE_BACK,
+    HAND_ON,
+    KEEP,
+    LOSE,
+    LOST,
+    WAITING,
+    BadMessage,
+    Look,
+    Request,
+    connection_lost,
+    decide,
+    message_of,
+    next_check,
+    parse_request,
+    state_of,
+    status_message,
+)
 from django_lockable.notifications import LockEvent, Node, citus_nodes, database_parameters, parse_event
 
-T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
 
 # ---- client messages ----
@@ -211,3 +230,27 @@ def settings_override_database():
     from django.conf import settings
 
     return settings.DATABASES["default"]
+
+
+# ---- the close codes: one table, in three places ----
+
+def test_the_close_codes_are_one_table_in_the_readme_lockable_js_and_live():
+    import re
+    from pathlib import Path
+
+    from django_lockable.live import CLOSE_CODES
+
+    python_dir = Path(__file__).resolve().parent.parent
+    readme = (python_dir / "README.md").read_text()
+    section = readme[readme.index("#### Close codes"):]
+    section = section[:section.index("\n#")]
+    in_readme = {int(code): (name, how) for code, name, how in
+                 re.findall(r"^\| `(\d{4})` \| ([^|]+?) \| [^|]+ \| ([^|]+?) \|$", section, re.MULTILINE)}
+    script = (python_dir / "django_lockable" / "static" / "django_lockable" / "lockable.js").read_text()
+    in_js = {int(code): (name, reconnect == "true") for code, name, reconnect in
+             re.findall(r'(\d{4}): Object\.freeze\(\{ name: "([^"]+)", reconnect: (true|false) \}\)', script)}
+    assert {code: name for code, (name, _) in in_readme.items()} == CLOSE_CODES
+    assert {code: name for code, (name, _) in in_js.items()} == CLOSE_CODES
+    for code, (_name, how) in in_readme.items():
+        assert ("reconnects" in how) == in_js[code][1], (code, how)
+    assert all(4000 <= code <= 4999 for code in CLOSE_CODES)

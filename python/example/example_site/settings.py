@@ -9,7 +9,9 @@ the example itself, for demos and tests:
 - EXAMPLE_IDLE_TIMEOUT: seconds without input after which the editor page
   stops renewing (default 600);
 - EXAMPLE_WARN_BEFORE: seconds before the lease ends at which an idle
-  editor is asked "Still editing?" (default 60).
+  editor is asked "Still editing?" (default 60);
+- EXAMPLE_LOCKABLE_OWNER: a dotted path for LOCKABLE_OWNER (default none:
+  "user:<pk>"); the tests give a broken one to see close code 4500.
 """
 import os
 from pathlib import Path
@@ -89,6 +91,7 @@ REST_FRAMEWORK = {
 
 LOCKABLE_TTL = float(os.environ.get("EXAMPLE_LOCK_TTL", "60"))
 LOCKABLE_LOCK_PERMISSION = "documents.permissions.may_lock"
+LOCKABLE_OWNER = os.environ.get("EXAMPLE_LOCKABLE_OWNER") or None
 
 EXAMPLE_IDLE_TIMEOUT = float(os.environ.get("EXAMPLE_IDLE_TIMEOUT", "600"))
 EXAMPLE_WARN_BEFORE = float(os.environ.get("EXAMPLE_WARN_BEFORE", "60"))

@@ -1,7 +1,6 @@
 from django.urls import include, path
-from rest_framework.routers import SimpleRouter
-
 from documents import api, views
+from rest_framework.routers import SimpleRouter
 
 router = SimpleRouter()
 router.register("documents", api.DocumentViewSet)

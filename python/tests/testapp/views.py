@@ -1,10 +1,12 @@
+from asgiref.sync import sync_to_async
 from django.db import connection
+from django.http import JsonResponse
 from rest_framework import viewsets
 from rest_framework.authentication import BasicAuthentication
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from django_lockable import Mutex
+from django_lockable import Mutex, ResourceLocked, aowner_of
 from django_lockable.drf import LockEnforcedMixin, LockView
 
 from .models import Document
@@ -50,3 +52,23 @@ def mutex_lock(request, uid):
     reach the exception handler."""
     status = Mutex(uid, None, request.user, queue=request.query_params.get("queue") == "1").acquire()
     return Response({"token": status.token})
+
+
+async def _auser(request):
+    """The request's user from async code (Django 5.0's request.auser())."""
+    if hasattr(request, "auser"):
+        return await request.auser()
+    return await sync_to_async(lambda: request.user if request.user.is_authenticated else request.user)()
+
+
+async def mutex_async(request, uid):
+    """An async view that holds the lock while it works: ``async with Mutex``."""
+    user = await _auser(request)
+    if not user.is_authenticated:
+        return JsonResponse({"detail": "log in"}, status=401)
+    try:
+        async with Mutex(uid, None, user) as status:
+            holder = await aowner_of(uid)
+            return JsonResponse({"token": status.token, "holder_inside": holder})
+    except ResourceLocked as exc:
+        return JsonResponse({"owner": exc.owner, "user_id": exc.user_id}, status=423)

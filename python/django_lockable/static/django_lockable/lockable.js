@@ -36,9 +36,11 @@
  *   });
  *   lock.start();
  *
- * Times are in milliseconds.  Close codes from the server: 4401 (not logged
- * in: lost, no reconnection), 1013 (the database is unreachable: reconnect
- * with backoff); any other close reconnects with backoff too.
+ * Times are in milliseconds.  Close codes from the server are the table
+ * CLOSE_CODES below (the same as python/README.md's "Close codes" and
+ * django_lockable.live.CLOSE_CODES): 4401 and 4500 are "lost", with no
+ * reconnection; 4503 and any other close reconnect with backoff.
+ * onClose(code, reason) hears each close of the socket.
  */
 
 export const CONNECTING = "connecting";
@@ -47,7 +49,16 @@ export const EDITING = "editing";
 export const LOST = "lost";
 export const STATES = Object.freeze([CONNECTING, WAITING, EDITING, LOST]);
 
+// The server's close codes: 4xxx, the application's range, which every
+// ASGI server sends.  reconnect: whether the client connects again by itself.
+export const CLOSE_CODES = Object.freeze({
+    4401: Object.freeze({ name: "unauthenticated", reconnect: false }),  // no logged-in user
+    4500: Object.freeze({ name: "server error", reconnect: false }),     // LOCKABLE_OWNER named no owner
+    4503: Object.freeze({ name: "try again later", reconnect: true }),   // the database cannot be reached
+});
 export const CLOSE_UNAUTHENTICATED = 4401;
+export const CLOSE_SERVER_ERROR = 4500;
+export const CLOSE_TRY_AGAIN_LATER = 4503;
 
 // "status" as a target means: the state the server's status message names.
 const STATUS = "status";
@@ -56,7 +67,8 @@ const STATUS = "status";
  *   status      a status message arrived
  *   closed      the socket closed or was dropped (we reconnect)
  *   leaseEnded  the lease or place the last heartbeat earned has run out
- *   denied      the server closed with 4401: not logged in
+ *   denied      the server closed with a code that says not to reconnect
+ *               (4401: not logged in; 4500: the server is misconfigured)
  *   join        join() after lost: connecting and sending lock again
  *   stopped     stop(): unlock and close for good
  * A missing entry means the event changes nothing in that state.
@@ -84,6 +96,7 @@ export const DEFAULTS = Object.freeze({
     onState: () => {},
     onWarning: () => {},
     onError: () => {},
+    onClose: () => {},
     WebSocket: null,           // null: the browser's
 });
 
@@ -306,6 +319,7 @@ export class LockClient {
         ws.onclose = (event) => {
             if (ws !== this._ws) return;
             this._ws = null;
+            this.options.onClose(event.code, event.reason);
             this._closed(event.code);
         };
     }
@@ -313,7 +327,8 @@ export class LockClient {
     _closed(code) {
         this._awaitingSince = null;
         if (this._stopped) return;
-        if (code === CLOSE_UNAUTHENTICATED) {
+        const known = CLOSE_CODES[code];
+        if (known && !known.reconnect) {
             this._transition("denied");
             return;
         }

@@ -1,0 +1,294 @@
+"""OpenAPI: what the lock endpoint and ``LockEnforcedMixin`` views answer,
+for DRF's own schema generator and for drf-spectacular.
+
+``LockView.schema`` and ``LockEnforcedMixin.schema`` are ``LockSchema``
+descriptors: on access they make an inspector of the project's
+``DEFAULT_SCHEMA_CLASS``, as DRF's own ``DefaultSchema`` does, with the
+package's responses added:
+
+- DRF's ``rest_framework.schemas.openapi.AutoSchema`` (and subclasses):
+  through ``get_responses`` and ``get_operation``;
+- drf-spectacular's ``drf_spectacular.openapi.AutoSchema`` (and
+  subclasses): through ``get_request_serializer``,
+  ``get_response_serializers`` and ``get_override_parameters``;
+- any other inspector (CoreAPI's) as it is.
+
+The bodies are described by the serializers below, which only document:
+the views build their bodies themselves (``django_lockable.drf``).
+
+=====================  =======================================================
+view                   responses
+=====================  =======================================================
+lock endpoint POST     200 granted, 400 bad input, 403 refused by
+                       ``LOCKABLE_LOCK_PERMISSION``, 423 held by another,
+                       501 ``queue`` without the waiting line
+lock endpoint DELETE   204, 400
+PUT, PATCH             the view's own, 400 (``version`` missing, a bad
+                       ``Lockable-Token``), 409 stale version (with a
+                       ``VersionedModelSerializer``), 423 another holds the
+                       row's lock
+DELETE                 the view's own, 423
+=====================  =======================================================
+
+A view that sets ``schema`` itself keeps its own.  Only this module and
+``django_lockable.drf`` import DRF; drf-spectacular is imported only when it
+is the ``DEFAULT_SCHEMA_CLASS``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple, Type, cast
+
+from rest_framework import serializers
+from rest_framework.schemas import openapi
+from rest_framework.schemas.inspectors import ViewInspector
+from rest_framework.settings import api_settings
+
+TOKEN_HEADER_DESCRIPTION = (
+    "The fencing token of the caller's lock: the write is made only under exactly that grant "
+    "(423 otherwise). An integer; 400 when it is not one."
+)
+
+
+class LockGrantedSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """200 of the lock endpoint: the lock is the caller's (granted or renewed)."""
+
+    uid = serializers.CharField()
+    owner = serializers.CharField()
+    user_id = serializers.JSONField(allow_null=True, help_text="the pk of an owner user:<pk>, else null")
+    token = serializers.IntegerField(help_text="the fencing token of this grant")
+    acquired_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    waiters = serializers.IntegerField(allow_null=True, help_text="places in the uid's line; null without it")
+
+
+class LockRefusedSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """423 of the lock endpoint, and of ``ResourceLocked``: another owner holds it."""
+
+    message = serializers.CharField()
+    owner = serializers.CharField(help_text="the holder")
+    user_id = serializers.JSONField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+    waiters = serializers.IntegerField(allow_null=True)
+    position = serializers.IntegerField(allow_null=True, help_text="the caller's place in line (1 = next)")
+
+
+class RowLockedSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """423 of a write refused by ``enforce_lock`` (SQLSTATE 55P03)."""
+
+    detail = serializers.CharField()
+    owner = serializers.CharField(allow_null=True, help_text="the holder of the row's lock, when known")
+    user_id = serializers.JSONField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class StaleVersionSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """409 of a write based on a stale version (SQLSTATE 40001, ``StaleVersion``)."""
+
+    detail = serializers.CharField()
+    current_version = serializers.IntegerField(allow_null=True)
+
+
+class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """An error with a ``detail`` (400, 403, 501)."""
+
+    detail = serializers.CharField()
+
+
+class LockRequestBodySerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """The body of a POST to the lock endpoint."""
+
+    ttl = serializers.FloatField(required=False, help_text="the lease in seconds (LOCKABLE_TTL when absent)")
+
+
+WRITES = ("PUT", "PATCH")
+
+# (status, serializer or None, description): one response.
+Response = Tuple[str, Optional[Type["serializers.BaseSerializer[Any]"]], str]
+
+# (status, serializer or None, description) of each method of the lock endpoint.
+LOCK_ENDPOINT: Dict[str, List[Response]] = {
+    "POST": [
+        ("200", LockGrantedSerializer, "The lock is the caller's: granted, or renewed with the same token."),
+        ("400", None, "A bad ttl or queue, or a uid the database refuses."),
+        ("403", DetailSerializer, "Anonymous, or LOCKABLE_LOCK_PERMISSION refused the uid."),
+        ("423", LockRefusedSerializer, "Another owner holds the lock (with ?queue=1: or is ahead in line)."),
+        ("501", DetailSerializer, "queue asked of a lockable without the waiting line."),
+    ],
+    "DELETE": [
+        ("204", None, "Released, or the caller left the line (also when it held nothing)."),
+        ("400", None, "A uid the database refuses."),
+    ],
+}
+
+
+def _write_responses(view: Any, method: str) -> List[Response]:
+    """The responses LockEnforcedMixin adds to a write of the view."""
+    from .drf import VersionedModelSerializer
+
+    if method == "DELETE":
+        return [("423", RowLockedSerializer, "Another user holds the row's lock.")]
+    if method not in WRITES:
+        return []
+    found: List[Response] = [
+        ("400", None, "Invalid input: among others, no version, or a Lockable-Token that is no integer.")]
+    try:
+        versioned = issubclass(view.get_serializer_class(), VersionedModelSerializer)
+    except Exception:  # a view whose serializer depends on the request
+        versioned = False
+    if versioned:
+        found.append(("409", StaleVersionSerializer, "The version sent is stale: someone saved in between."))
+    found.append(("423", RowLockedSerializer, "Another user holds the row's lock."))
+    return found
+
+
+def _token_parameter() -> Dict[str, Any]:
+    return {"name": "Lockable-Token", "in": "header", "required": False,
+            "description": TOKEN_HEADER_DESCRIPTION, "schema": {"type": "integer"}}
+
+
+# ---- DRF's own generator ----
+
+
+class _DrfLockEndpoint:
+    """Mixed into DRF's ``openapi.AutoSchema`` for ``LockView``."""
+
+    def get_request_body(self, path: str, method: str) -> Dict[str, Any]:
+        if method != "POST":
+            return {}
+        schema = self.map_serializer(LockRequestBodySerializer())  # type: ignore[attr-defined]
+        return {"content": {ct: {"schema": schema} for ct in ("application/json", "application/x-www-form-urlencoded")}}
+
+    def get_responses(self, path: str, method: str) -> Dict[str, Any]:
+        return _drf_responses(self, LOCK_ENDPOINT.get(method, []))
+
+    def get_operation(self, path: str, method: str) -> Dict[str, Any]:
+        operation: Dict[str, Any] = super().get_operation(path, method)  # type: ignore[misc]
+        if method == "POST":
+            operation.setdefault("parameters", []).append({
+                "name": "queue", "in": "query", "required": False, "schema": {"type": "boolean"},
+                "description": "join the uid's waiting line when refused (lockable 1.2)"})
+        return operation
+
+
+class _DrfLockEnforced:
+    """Mixed into DRF's ``openapi.AutoSchema`` for ``LockEnforcedMixin`` views."""
+
+    def get_responses(self, path: str, method: str) -> Dict[str, Any]:
+        responses: Dict[str, Any] = super().get_responses(path, method)  # type: ignore[misc]
+        responses.update(_drf_responses(self, _write_responses(self.view, method)))  # type: ignore[attr-defined]
+        return responses
+
+    def get_operation(self, path: str, method: str) -> Dict[str, Any]:
+        operation: Dict[str, Any] = super().get_operation(path, method)  # type: ignore[misc]
+        if method in (*WRITES, "DELETE"):
+            operation.setdefault("parameters", []).append(_token_parameter())
+        return operation
+
+
+def _drf_responses(inspector: Any, responses: List[Response]) -> Dict[str, Any]:
+    found = {}
+    for code, serializer, description in responses:
+        response: Dict[str, Any] = {"description": description}
+        if serializer is not None:
+            response["content"] = {"application/json": {"schema": inspector.map_serializer(serializer())}}
+        found[code] = response
+    return found
+
+
+# ---- drf-spectacular ----
+
+
+class _SpectacularLockEndpoint:
+    """Mixed into drf-spectacular's ``AutoSchema`` for ``LockView``."""
+
+    def get_request_serializer(self) -> Any:
+        return LockRequestBodySerializer if self.method == "POST" else None  # type: ignore[attr-defined]
+
+    def get_response_serializers(self) -> Any:
+        return _spectacular_responses(LOCK_ENDPOINT.get(self.method, []))  # type: ignore[attr-defined]
+
+    def get_override_parameters(self) -> List[Any]:
+        from drf_spectacular.utils import OpenApiParameter
+
+        found: List[Any] = list(super().get_override_parameters())  # type: ignore[misc]
+        if self.method == "POST":  # type: ignore[attr-defined]
+            found.append(OpenApiParameter("queue", bool, OpenApiParameter.QUERY,
+                                          description="join the uid's waiting line when refused (lockable 1.2)"))
+        return found
+
+
+class _SpectacularLockEnforced:
+    """Mixed into drf-spectacular's ``AutoSchema`` for ``LockEnforcedMixin`` views."""
+
+    def get_response_serializers(self) -> Any:
+        default = super().get_response_serializers()  # type: ignore[misc]
+        added = _write_responses(self.view, self.method)  # type: ignore[attr-defined]
+        if not added or isinstance(default, dict):
+            return default
+        if self.method == "DELETE":  # type: ignore[attr-defined]
+            found = {"204": None}
+        else:
+            found = {"200": default}
+        found.update(_spectacular_responses(added))
+        return found
+
+    def get_override_parameters(self) -> List[Any]:
+        from drf_spectacular.utils import OpenApiParameter
+
+        found: List[Any] = list(super().get_override_parameters())  # type: ignore[misc]
+        if self.method in (*WRITES, "DELETE"):  # type: ignore[attr-defined]
+            found.append(OpenApiParameter("Lockable-Token", int, OpenApiParameter.HEADER,
+                                          description=TOKEN_HEADER_DESCRIPTION))
+        return found
+
+
+def _spectacular_responses(responses: List[Response]) -> Dict[str, Any]:
+    from drf_spectacular.utils import OpenApiResponse
+
+    return {code: OpenApiResponse(response=serializer, description=description)
+            for code, serializer, description in responses}
+
+
+# ---- the descriptor ----
+
+
+_combined: Dict[Tuple[type, type], type] = {}
+"""The inspector classes made so far, by (mixin, base)."""
+
+
+def _spectacular_base() -> Optional[type]:
+    try:
+        from drf_spectacular.openapi import AutoSchema
+    except ImportError:
+        return None
+    return AutoSchema
+
+
+class LockSchema(ViewInspector):
+    """The ``schema`` of the package's views: ``DEFAULT_SCHEMA_CLASS`` with
+    the package's responses (see the module).  ``kind`` is ``"endpoint"``
+    (``LockView``) or ``"enforced"`` (``LockEnforcedMixin``)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        result = super().__get__(instance, owner)
+        if instance is None or not isinstance(result, LockSchema):
+            return result  # set on the view instance, or read from the class
+        base = cast(type, api_settings.DEFAULT_SCHEMA_CLASS)  # the class, once DRF imported its dotted path
+        spectacular = _spectacular_base()
+        mixin: Optional[type] = None
+        if spectacular is not None and issubclass(base, spectacular):
+            mixin = _SpectacularLockEndpoint if self.kind == "endpoint" else _SpectacularLockEnforced
+        elif issubclass(base, openapi.AutoSchema):
+            mixin = _DrfLockEndpoint if self.kind == "endpoint" else _DrfLockEnforced
+        inspector_class = base
+        if mixin is not None:
+            if (mixin, base) not in _combined:
+                _combined[(mixin, base)] = type(f"Lockable{base.__name__}", (mixin, base), {})
+            inspector_class = _combined[(mixin, base)]
+        inspector = inspector_class()
+        inspector.view = instance
+        return inspector
