@@ -133,6 +133,7 @@ type KindReport struct {
 	Pending    int
 	Answered   int // pending, but with the call's answer
 	Failed     map[string]int
+	FailedHow  map[string]string // per SQLSTATE, the first such call and its message
 	Elapsed    time.Duration
 	Verdict    Verdict
 	Bad        []*PartitionResult // not linearizable, or unknown
@@ -142,8 +143,7 @@ type KindReport struct {
 }
 
 // Check checks every partition of h within budget (the whole check); a
-// partition the budget cannot cover is unknown.  Reports come per kind, in
-// the order kinds first appear.
+// partition the budget cannot cover is unknown.  Reports come per kind.
 func Check(h History, budget time.Duration) []*KindReport {
 	deadline := time.Now().Add(budget)
 	reports := map[string]*KindReport{}
@@ -151,7 +151,7 @@ func Check(h History, budget time.Duration) []*KindReport {
 	report := func(kind string) *KindReport {
 		r := reports[kind]
 		if r == nil {
-			r = &KindReport{Kind: kind, Failed: map[string]int{}, Verdict: Linearizable,
+			r = &KindReport{Kind: kind, Failed: map[string]int{}, FailedHow: map[string]string{}, Verdict: Linearizable,
 				Clients: map[int]bool{}, Uids: map[string]bool{}, Owners: map[string]bool{}}
 			reports[kind] = r
 			kinds = append(kinds, kind)
@@ -182,6 +182,9 @@ func Check(h History, budget time.Duration) []*KindReport {
 				r.Answered++
 			}
 		case StatusFailed:
+			if r.Failed[op.SQLState] == 0 {
+				r.FailedHow[op.SQLState] = fmt.Sprintf("%s: %q", op.DescribeCall(Shortener([]*Op{op})), op.Error)
+			}
 			r.Failed[op.SQLState]++
 		}
 	}
@@ -210,6 +213,18 @@ func Check(h History, budget time.Duration) []*KindReport {
 			r.Bad = append(r.Bad, res)
 		}
 	}
+	// In a fixed order: the plain ones first.
+	rank := map[string]int{KindScript: 1, KindLine: 2, KindWait: 3, KindReleaseAll: 4}
+	sort.SliceStable(kinds, func(i, j int) bool {
+		ri, rj := rank[kinds[i]], rank[kinds[j]]
+		if ri == 0 {
+			ri = 99
+		}
+		if rj == 0 {
+			rj = 99
+		}
+		return ri < rj
+	})
 	result := make([]*KindReport, len(kinds))
 	for i, k := range kinds {
 		result[i] = reports[k]

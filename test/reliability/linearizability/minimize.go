@@ -12,7 +12,7 @@ import (
 // its contradiction needs.
 type Minimal struct {
 	Partition *Partition
-	Ops       []*Op       // the shortest prefix still not linearizable
+	Ops       []*Op        // the shortest prefix still not linearizable
 	Relaxed   map[*Op]bool // answers not needed (the calls still count)
 	Needed    []*Op        // the answers no order of Ops can explain together
 	Complete  bool         // false if the budget ran out first

@@ -72,10 +72,10 @@ type Config struct {
 	Seed        int64
 }
 
-// DefaultConfig is the suite's recording: about 20 seconds on two cores.
+// DefaultConfig is the suite's recording: about 12 seconds, 16 clients.
 func DefaultConfig() Config {
 	return Config{
-		Duration:    20 * time.Second,
+		Duration:    12 * time.Second,
 		Slots:       map[string]int{KindLine: 1, KindWait: 1, KindReleaseAll: 2},
 		Clients:     4,
 		Uids:        3,

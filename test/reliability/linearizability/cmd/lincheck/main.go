@@ -117,10 +117,12 @@ func record(args []string) int {
 func check(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ExitOnError)
 	budget := fs.Duration("budget", 60*time.Second, "time for the whole check; partitions left unchecked then are unknown")
-	minBudget := fs.Duration("minimize-budget", 10*time.Second, "time to minimize each partition that is not linearizable")
+	minBudget := fs.Duration("minimize-budget", 10*time.Second, "time to minimize per workload (per partition with -classify)")
 	html := fs.String("html", "", "directory for Porcupine's view of each partition that is not linearizable")
 	allow := fs.String("allow", "", "SQLSTATEs a failed call may have, comma-separated")
 	show := fs.Int("show", 1, "minimal histories to print per workload")
+	candidates := fs.Int("candidates", 5, "partitions to minimize per workload, sharing the minimize budget, to show the shortest")
+	views := fs.Int("views", 5, "Porcupine views to write per workload, with -html")
 	groups := fs.String("groups", "", "check only these groups, comma-separated")
 	classify := fs.Bool("classify", false, "minimize every partition that is not linearizable and name the answers each contradiction needs")
 	fs.Parse(args)
@@ -164,17 +166,20 @@ func check(args []string) int {
 		fmt.Printf("  %s: %d groups, %d calls, %s; %d clients, %d uids, %d owners\n",
 			r.Kind, r.Groups, r.Ops, pending, len(r.Clients), len(r.Uids), len(r.Owners))
 		if len(r.Failed) > 0 {
-			var parts []string
-			for state, n := range r.Failed {
+			var states []string
+			for state := range r.Failed {
+				states = append(states, state)
+			}
+			sort.Strings(states)
+			fmt.Printf("    calls failed (rolled back, left out of the check):\n")
+			for _, state := range states {
 				mark := ""
 				if !allowed[state] {
 					mark = " NOT ALLOWED"
 					rc = 1
 				}
-				parts = append(parts, fmt.Sprintf("%s x %d%s", state, n, mark))
+				fmt.Printf("      %s x %d%s, first %s\n", state, r.Failed[state], mark, r.FailedHow[state])
 			}
-			sort.Strings(parts)
-			fmt.Printf("    calls failed (rolled back, left out of the check): %s\n", strings.Join(parts, ", "))
 		}
 		bad := 0
 		for _, b := range r.Bad {
@@ -193,7 +198,9 @@ func check(args []string) int {
 		}
 		fmt.Printf("    %d partitions, longest %d calls; checked in %.3f s: %s\n",
 			r.Partitions, r.Longest, r.Elapsed.Seconds(), verdict)
-		shown := 0
+		// Minimize a few and show the shortest contradictions.
+		var minimal []*lin.Minimal
+		viewed := 0
 		for _, b := range r.Bad {
 			if b.Verdict != lin.NotLinearizable {
 				continue
@@ -202,7 +209,8 @@ func check(args []string) int {
 				fmt.Printf("    %s: %v\n", b.Partition.Name(), b.Err)
 				continue
 			}
-			if *html != "" {
+			if *html != "" && viewed < *views {
+				viewed++
 				if path, err := lin.Visualize(b, *html); err == nil {
 					fmt.Printf("    %s: Porcupine's view in %s\n", b.Partition.Name(), path)
 				}
@@ -210,13 +218,24 @@ func check(args []string) int {
 			if *classify {
 				m := lin.Minimize(b.Partition, *minBudget)
 				fmt.Printf("    %s: needs %s\n", b.Partition.Name(), m.Summary())
+				minimal = append(minimal, m)
+			} else if len(minimal) < *candidates && *show > 0 {
+				minimal = append(minimal, lin.Minimize(b.Partition, *minBudget/time.Duration(*candidates)))
 			}
-			if shown >= *show {
-				continue
+		}
+		sort.SliceStable(minimal, func(i, j int) bool {
+			a, b := minimal[i], minimal[j]
+			if a.Complete != b.Complete {
+				return a.Complete
 			}
-			shown++
-			m := lin.Minimize(b.Partition, *minBudget)
-			fmt.Printf("    %s, %d calls; minimal history:\n", b.Partition.Name(), len(b.Partition.Ops))
+			return len(a.Needed) < len(b.Needed)
+		})
+		for i, m := range minimal {
+			if i >= *show {
+				break
+			}
+			fmt.Printf("    %s, %d calls; minimal history (the shortest of %d minimized):\n",
+				m.Partition.Name(), len(m.Partition.Ops), len(minimal))
 			m.Print(os.Stdout, "      ")
 		}
 	}
