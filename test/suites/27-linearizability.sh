@@ -38,7 +38,7 @@ src=$LOCKABLE_TOP/test/reliability/linearizability
 keep=$LOCKABLE_TOP/test/tmp/linearizability
 work=$(mktemp -d /tmp/lockable-lin.XXXXXX)
 db=lockable_linearizability
-trap 'dropdb --if-exists "$db" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'dropdb --if-exists "$db" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 (cd "$src" && go mod download) >"$work/download.log" 2>&1 || {
     tail -3 "$work/download.log"
@@ -47,6 +47,8 @@ trap 'dropdb --if-exists "$db" 2>/dev/null; rm -rf "$work"' EXIT
 }
 
 Say "the checker's unit tests"
+unformatted=$(cd "$src" && gofmt -l .)
+[ -z "$unformatted" ] || { echo "not gofmt-formatted: $unformatted"; exit 1; }
 (cd "$src" && go vet ./... && go test -count=1 ./...)
 (cd "$src" && go build -o "$work/lincheck" ./cmd/lincheck)
 
