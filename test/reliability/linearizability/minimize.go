@@ -145,9 +145,34 @@ func Shortener(ops []*Op) func(string) string {
 // take their steps too, with whatever answers the state gives.
 func (m *Minimal) Print(w io.Writer, indent string) {
 	short := Shortener(m.Ops)
-	if len(m.Needed) == 0 {
+	shown, marks := m.shown()
+	if len(shown) == 0 {
 		fmt.Fprintf(w, "%sno answer left to show\n", indent)
 		return
+	}
+	for i, op := range shown {
+		fmt.Fprintf(w, "%s%s %s\n", indent, marks[i], op.Describe(short))
+	}
+	fmt.Fprintf(w, "%s(! = answer needed, ~ = answer not used, ? = pending; %d other calls\n", indent, len(m.Ops)-len(shown))
+	fmt.Fprintf(w, "%s not shown take their steps, their answers not used; ", indent)
+	if !m.Complete {
+		fmt.Fprintf(w, "the minimizer ran out of time:\n%s not every answer marked needed is)\n", indent)
+	} else {
+		fmt.Fprintf(w, "%d calls in the shortest\n%s prefix that is not linearizable, %d answers needed)\n",
+			len(m.Ops), indent, len(m.Needed))
+	}
+}
+
+// Lines is the length of the listing Print writes.
+func (m *Minimal) Lines() int {
+	shown, _ := m.shown()
+	return len(shown)
+}
+
+// shown is what Print lists, with the marks.
+func (m *Minimal) shown() ([]*Op, []string) {
+	if len(m.Needed) == 0 {
+		return nil, nil
 	}
 	from, to := m.Needed[0].Call, *m.Needed[0].Return
 	for _, op := range m.Needed {
@@ -169,28 +194,22 @@ func (m *Minimal) Print(w io.Writer, indent string) {
 			between++
 		}
 	}
-	hidden := 0
+	var shown []*Op
+	var marks []string
 	for _, op := range m.Ops {
 		mark := "~"
 		switch {
 		case isNeeded(op):
 			mark = "!"
 		case !inside(op) || between > 40 && !overlaps(op):
-			hidden++
 			continue
 		case op.Status == StatusPending:
 			mark = "?"
 		}
-		fmt.Fprintf(w, "%s%s %s\n", indent, mark, op.Describe(short))
+		shown = append(shown, op)
+		marks = append(marks, mark)
 	}
-	fmt.Fprintf(w, "%s(! = answer needed, ~ = answer not used, ? = pending; %d other calls\n", indent, hidden)
-	fmt.Fprintf(w, "%s not shown take their steps, their answers not used; ", indent)
-	if !m.Complete {
-		fmt.Fprintf(w, "the minimizer ran out of time:\n%s not every answer marked needed is)\n", indent)
-	} else {
-		fmt.Fprintf(w, "%d calls in the shortest\n%s prefix that is not linearizable, %d answers needed)\n",
-			len(m.Ops), indent, len(m.Needed))
-	}
+	return shown, marks
 }
 
 // Summary names the needed answers by call: "release_all, observe".

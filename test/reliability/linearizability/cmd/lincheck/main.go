@@ -198,7 +198,7 @@ func check(args []string) int {
 		}
 		fmt.Printf("    %d partitions, longest %d calls; checked in %.3f s: %s\n",
 			r.Partitions, r.Longest, r.Elapsed.Seconds(), verdict)
-		// Minimize a few and show the shortest contradictions.
+		// Minimize a few and show the shortest listings.
 		var minimal []*lin.Minimal
 		viewed := 0
 		for _, b := range r.Bad {
@@ -228,7 +228,7 @@ func check(args []string) int {
 			if a.Complete != b.Complete {
 				return a.Complete
 			}
-			return len(a.Needed) < len(b.Needed)
+			return a.Lines() < b.Lines()
 		})
 		for i, m := range minimal {
 			if i >= *show {
