@@ -56,7 +56,7 @@ func ScriptCorruptions(p *Partition) ([]*Corruption, error) {
 			DescribeResult(handedW1, nil), DescribeResult(toldW2, nil), DescribeResult(handedW2, nil))
 	}
 	t2 := handedW1.Result.Token
-	w1, w2 := handedW1.Owner, toldW2.Owner
+	w2 := toldW2.Owner
 	var result []*Corruption
 
 	// w2 is granted a fresh lock while w1 holds it.
@@ -80,7 +80,6 @@ func ScriptCorruptions(p *Partition) ([]*Corruption, error) {
 	q := replace(p, handedW1, Result{Holder: w2, Waiters: 1, Position: 1})
 	q = replace(q, q.Ops[ScriptStep("w2 told w1 holds")],
 		Result{Granted: true, Holder: w2, Token: t2, Waiters: 1})
-	_ = w1
 	result = append(result, &Corruption{
 		Name:      "skipped waiter",
 		Where:     "script: a's release hands the lock to w2, second in line, not w1",

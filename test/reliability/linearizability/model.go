@@ -39,7 +39,11 @@ package linearizability
 // new holder's renewal, or an observation, shows it.  A pending operation
 // may take its step at any moment after its invocation, or never: the model
 // is nondeterministic (Porcupine's NondeterministicModel), and a pending
-// grant whose token is unknown leaves a lower bound too.
+// grant whose token is unknown leaves a lower bound too.  A call made in a
+// transaction held open after it is one operation, from BEGIN to COMMIT's
+// answer: it takes its step at one moment in between (its effects show at
+// COMMIT, and the row locks it took keep every other change of its uids
+// off until then).
 
 import (
 	"fmt"
