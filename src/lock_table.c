@@ -165,10 +165,10 @@ static SPIPlanPtr lock_plans[NUM_LOCK_STATEMENTS];
  * silently judged on stale data.
  */
 static uint64
-RunStatement(LockStatement stmt, Datum *values, Oid shard)
+RunStatement(LockStatement stmt, Datum *values, Oid shard, Snapshot read)
 {
 	const LockStatementDef *def = &lock_statements[stmt];
-	Snapshot	snapshot = InvalidSnapshot;
+	Snapshot	snapshot = read;
 	Snapshot	crosscheck = InvalidSnapshot;
 	char	   *sql;
 	SPIPlanPtr	plan;
@@ -199,7 +199,8 @@ RunStatement(LockStatement stmt, Datum *values, Oid shard)
 	if (IsolationUsesXactSnapshot())
 	{
 		CommandCounterIncrement();
-		snapshot = GetLatestSnapshot();
+		if (snapshot == InvalidSnapshot)
+			snapshot = GetLatestSnapshot();
 		crosscheck = GetTransactionSnapshot();
 	}
 
@@ -694,7 +695,7 @@ LockTableInsert(LockTable *table, text *uid, TimestampTz now)
 	SPI_connect();
 	inserted = (RunStatement(STMT_INSERT, values,
 							 table->distributed ? RelationGetRelid(table->heap) :
-							 InvalidOid) == 1);
+							 InvalidOid, InvalidSnapshot) == 1);
 	SPI_finish();
 	return inserted;
 }
@@ -862,7 +863,8 @@ AppendSpiUids(text ***uids, uint64 total, MemoryContext cxt)
  *		the uids, copied into the caller's memory context, and their number.
  */
 static int
-CollectUids(LockStatement stmt, Datum *values, text ***uids)
+CollectUids(LockStatement stmt, Datum *values, Snapshot snapshot,
+			text ***uids)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	bool		distributed = LockTableDistributed();
@@ -879,7 +881,8 @@ CollectUids(LockStatement stmt, Datum *values, text ***uids)
 	{
 		if (distributed)
 			TrustShard(shards[s], AccessShareLock);
-		(void) RunStatement(stmt, values, distributed ? shards[s] : InvalidOid);
+		(void) RunStatement(stmt, values, distributed ? shards[s] : InvalidOid,
+							 snapshot);
 		total = AppendSpiUids(uids, total, callercxt);
 	}
 	SPI_finish();
@@ -891,11 +894,12 @@ CollectUids(LockStatement stmt, Datum *values, text ***uids)
  *		The uids of owner's live locks at now.
  */
 int
-LockTableUidsHeldBy(text *owner, TimestampTz now, text ***uids)
+LockTableUidsHeldBy(text *owner, TimestampTz now, Snapshot snapshot,
+					text ***uids)
 {
 	Datum		values[2] = {PointerGetDatum(owner), TimestampTzGetDatum(now)};
 
-	return CollectUids(STMT_HELD_BY, values, uids);
+	return CollectUids(STMT_HELD_BY, values, snapshot, uids);
 }
 
 /*
@@ -916,7 +920,7 @@ LockTableUidsWithLines(TimestampTz now, text ***uids)
 		*uids = palloc0(sizeof(text *));
 		return 0;
 	}
-	return CollectUids(STMT_WITH_LINES, NULL, uids);
+	return CollectUids(STMT_WITH_LINES, NULL, InvalidSnapshot, uids);
 }
 
 /*
@@ -946,7 +950,7 @@ LockTableSweep(TimestampTz cutoff)
 	SPI_connect();
 	if (!distributed)
 		deleted = RunStatement(has_line ? STMT_SWEEP : STMT_SWEEP_1_1, values,
-							   InvalidOid);
+							   InvalidOid, InvalidSnapshot);
 	else
 	{
 		int			nshards = CitusLocalShards(LockableRelid("locks", false), &shards);
@@ -958,13 +962,15 @@ LockTableSweep(TimestampTz cutoff)
 			Datum		highest;
 
 			TrustShard(shards[s], RowExclusiveLock);
-			(void) RunStatement(STMT_SWEEP_SHARD, values, shards[s]);
+			(void) RunStatement(STMT_SWEEP_SHARD, values, shards[s],
+								InvalidSnapshot);
 			count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 1, &isnull));
 			highest = SPI_getbinval(SPI_tuptable->vals[0],
 									SPI_tuptable->tupdesc, 2, &isnull);
 			if (count > 0 && !isnull)
-				RunStatement(STMT_HIGH_WATER, &highest, shards[s]);
+				RunStatement(STMT_HIGH_WATER, &highest, shards[s],
+							 InvalidSnapshot);
 			deleted += count;
 		}
 	}

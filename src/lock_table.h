@@ -158,7 +158,8 @@ extern int64 LockTableNewToken(LockTable *table, int64 floor);
 
 /* The set-oriented statements (SPI), each returning uids. */
 extern uint64 AppendSpiUids(text ***uids, uint64 total, MemoryContext cxt);
-extern int	LockTableUidsHeldBy(text *owner, TimestampTz now, text ***uids);
+extern int	LockTableUidsHeldBy(text *owner, TimestampTz now, Snapshot snapshot,
+								text ***uids);
 extern int	LockTableUidsWithLines(TimestampTz now, text ***uids);
 extern uint64 LockTableSweep(TimestampTz cutoff);
 extern bool LockTableDistributed(void);

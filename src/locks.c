@@ -65,6 +65,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/wait_event.h"
 
@@ -475,12 +476,6 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 							&handoff) != LOCK_WRITE_OK)
 				continue;
 			AnnounceHandOff(state, lost, lost_token, &handoff, now);
-			/*
-			 * Every waiter is being released by lock_release_all: the lock
-			 * is not for a newcomer until that commits.
-			 */
-			if (handoff.blocked)
-				return ACQUIRE_REFUSED;
 			continue;
 		}
 
@@ -995,17 +990,26 @@ lock_release_all(PG_FUNCTION_ARGS)
 	int			nheld;
 	int			nqueued = 0;
 	int			nuids = 0;
+	Snapshot	snapshot;
 	Tables		tables;
 	int64		count = 0;
 	bool		distributed = LockTableDistributed();
 
-	/* First wait for owner's grants in flight; then read what it holds. */
+	/*
+	 * First wait for owner's grants in flight; then read what it holds and
+	 * where it waits, both with one snapshot taken after the wait: a place
+	 * that a hand-off turns into a lock between two reads would be in
+	 * neither.  Every uid read is then released on its latest version.
+	 */
 	OwnerLockForReleaseAll(owner);
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	now = GetCurrentTimestamp();
-	nheld = LockTableUidsHeldBy(owner, now, &held);
+	nheld = LockTableUidsHeldBy(owner, now, snapshot, &held);
 	TablesOpen(&tables, NULL, NULL, !distributed);
 	if (tables.locks.has_line)
-		nqueued = LineUidsOf(owner, &queued);
+		nqueued = LineUidsOf(owner, snapshot, &queued);
+	UnregisterSnapshot(snapshot);
 
 	uids = palloc(sizeof(text *) * Max(nheld + nqueued, 1));
 	for (int i = 0; i < nheld; i++)

@@ -7,26 +7,27 @@
  * lock_release_all(owner) must leave owner holding nothing when it
  * commits, whatever owner does meanwhile in other sessions (a second tab
  * that acquires while the first logs out).  Reading owner's locks and
- * places once and releasing that list is not enough: a grant, a place or a
- * hand-off to owner that commits after the read was made, but before
- * release_all commits, would survive it.  So every change that gives owner
- * something new, and release_all, lock one object per owner, a heavyweight
- * lock held until the end of the transaction:
+ * places once and releasing that list is not enough: a grant or a place
+ * that owner gets on another uid, committed after the read but before
+ * release_all commits, would survive it.  So what gives owner a new uid,
+ * and release_all, lock one object per owner, a heavyweight lock held until
+ * the end of the transaction:
  *
- *	- a fresh grant to owner, or a place taken by owner, takes it in
- *	  ShareLock, waiting if need be: it is serialized after a release_all of
- *	  owner in progress;
- *	- a hand-off to owner takes it in ShareLock only if it is free of
- *	  ExclusiveLock now: while owner is being released, the line skips
- *	  owner's place (release_all is about to remove it), so that a release
- *	  never waits for another owner's release_all, which may be waiting for
- *	  the releaser's row: no deadlock between concurrent release_all calls;
+ *	- a fresh grant to owner by owner's own call, or a place taken by
+ *	  owner, takes it in ShareLock, waiting if need be: it is serialized
+ *	  after a release_all of owner in progress;
  *	- lock_release_all(owner) takes it in ExclusiveLock, so it waits for the
  *	  grants and places of owner in flight to commit, and only then reads
- *	  what owner holds.
+ *	  (with the latest snapshot) what owner holds and where it waits.
  *
- * Renewals take nothing: they give owner nothing new, and a renewal that
- * meets a release_all of the same lock waits for its row like any write.
+ * A hand-off to owner needs nothing: it can only happen on a uid where
+ * owner has a place, which release_all has read, and the two serialize on
+ * that uid's lock row (whichever writes it second reads it again after the
+ * first commits: release_all then releases what was handed to owner, or
+ * the hand-off finds owner's place gone and serves the next in line).  So
+ * the only lock release_all waits for while it holds rows is a row lock,
+ * taken in one global order: concurrent calls never deadlock.  Renewals
+ * take nothing either: they give owner nothing new.
  *
  * The object is an advisory lock tag of this database whose key is a
  * 64-bit hash of the owner and whose fourth field, 0x4C4B, no SQL-level
@@ -79,20 +80,6 @@ OwnerLockForGrant(const text *owner)
 		return false;
 	(void) LockAcquire(&tag, ShareLock, false, false);
 	return true;
-}
-
-/*
- * OwnerLockForHandOff
- *		Before a hand-off to owner: false, and nothing taken, if a
- *		lock_release_all of owner holds the lock now.
- */
-bool
-OwnerLockForHandOff(const text *owner)
-{
-	LOCKTAG		tag;
-
-	SetOwnerTag(&tag, owner);
-	return LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
 /*

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * owners.h
- *	  The owner lock, which serializes what gives an owner something new
- *	  (a grant, a place, a hand-off) with lock_release_all of that owner
+ *	  The owner lock, which serializes what gives an owner a new uid (a
+ *	  grant or a place) with lock_release_all of that owner
  *	  (see owners.c for the protocol).
  *
  * Copyright (c) 2026, lockable developers
@@ -19,7 +19,6 @@
 #include "lockable.h"
 
 extern bool OwnerLockForGrant(const text *owner);
-extern bool OwnerLockForHandOff(const text *owner);
 extern void OwnerLockForReleaseAll(const text *owner);
 
 #endif							/* OWNERS_H */

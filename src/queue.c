@@ -50,7 +50,6 @@
 #include "utils/snapmgr.h"
 
 #include "citus.h"
-#include "owners.h"
 
 /* The columns of lockable.places, as lockable--1.1--1.2.sql created them. */
 static const ExpectedColumn places_columns[NUM_PLACE_COLUMNS] = {
@@ -501,15 +500,11 @@ LineGrant(LockTable *locks, LineTable *line, UidState *state, text *owner,
  *		with a new token, until now plus the ttl the waiter last asked for
  *		(at most lockable.max_ttl as it is now), and its place removed;
  *		lapsed places are removed too.  "leaving", if not NULL, is an owner
- *		giving up its place, which is removed and never served.  A place
- *		whose owner lock_release_all is releasing right now (owners.c) is
- *		passed over and left for it to remove; if every live place is, the
- *		hand-off is "blocked", and the lock is treated as having no live
- *		place.  Without a live place the lock is not handed on: with
- *		end_lease (a release or a break of the live lock) the lease ends
- *		now; without it (an expired lock), only lapsed places (and the
- *		leaver's) are removed.  Writes nothing, and returns LOCK_WRITE_OK, when there is
- *		nothing to do.
+ *		giving up its place, which is removed and never served.  Without a
+ *		live place the lock is not handed on: with end_lease (a release or a
+ *		break of the live lock) the lease ends now; without it (an expired
+ *		lock), only lapsed places (and the leaver's) are removed.  Writes
+ *		nothing, and returns LOCK_WRITE_OK, when there is nothing to do.
  */
 LockWriteResult
 LineHandOff(LockTable *locks, LineTable *line, UidState *state,
@@ -525,18 +520,7 @@ LineHandOff(LockTable *locks, LineTable *line, UidState *state,
 	MarkLapsed(state, now);
 	if (leaver >= 0)
 		state->places[leaver].removed = true;
-	head = -1;
-	for (int i = 0; i < state->nplaces && head < 0; i++)
-	{
-		if (!PlaceIsLive(&state->places[i], now))
-			continue;
-		if (OwnerLockForHandOff(state->places[i].owner))
-			head = i;
-		else
-			result->blocked = true;
-	}
-	if (head >= 0)
-		result->blocked = false;
+	head = LineHead(state, now);
 
 	if (head >= 0)
 	{
@@ -748,7 +732,7 @@ LineLeave(LockTable *locks, LineTable *line, UidState *state, int index)
  *		their number.
  */
 int
-LineUidsOf(text *owner, text ***uids)
+LineUidsOf(text *owner, Snapshot snapshot, text ***uids)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	Datum		values[1] = {PointerGetDatum(owner)};
@@ -810,13 +794,8 @@ LineUidsOf(text *owner, text ***uids)
 			}
 			plan = uids_of_plan;
 		}
-		/*
-		 * The latest committed places, not the statement's snapshot: the
-		 * caller (lock_release_all) may have waited for an owner's joins
-		 * since the statement began.
-		 */
-		CommandCounterIncrement();
-		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+		/* The caller's snapshot (see lock_release_all) */
+		rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
 								  InvalidSnapshot, true, false, 0);
 		if (rc < 0)
 			elog(ERROR, "SPI_execute_snapshot failed: %s",

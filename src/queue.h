@@ -104,8 +104,6 @@ typedef struct HandOff
 	text	   *holder;			/* the new holder */
 	int64		token;			/* its token */
 	bool		ended;			/* no live place: the lease was ended */
-	bool		blocked;		/* live places, but every one's owner is being
-								 * released by lock_release_all: nothing done */
 } HandOff;
 
 extern void LineTableOpen(LineTable *line, bool write);
@@ -142,6 +140,6 @@ extern LockWriteResult LineTidy(LockTable *locks, LineTable *line,
 extern LockWriteResult LineLeave(LockTable *locks, LineTable *line,
 								 UidState *state, int index);
 
-extern int	LineUidsOf(text *owner, text ***uids);
+extern int	LineUidsOf(text *owner, Snapshot snapshot, text ***uids);
 
 #endif							/* QUEUE_H */

@@ -21,7 +21,10 @@ package linearizability
 //	                        of the uid.
 //	    A waiting acquire (wait > 0, never with queue) is the same step: it
 //	    is granted at the moment it is, or refused naming a live holder
-//	    other than the caller.
+//	    other than the caller; or, when its bound ended while an open
+//	    transaction was changing the lock, refused naming nobody, which is
+//	    a timeout: it changed nothing and says nothing, so it is a step
+//	    that any state allows.
 //	release(uid, owner)
 //	    holder is owner:    true; the lock goes to the head of the line, if
 //	                        any (a new, greater token; the head's place
@@ -205,6 +208,10 @@ func apply(s State, in Input, out *Output, check bool) (State, bool) {
 	switch in.Kind {
 	case kindAcquire:
 		u := &s[in.Uid]
+		if check && in.Wait && !out.Granted && out.Holder == -1 {
+			// The bound ended on an open transaction's change: a timeout.
+			return s, true
+		}
 		switch {
 		case u.Holder == in.Owner:
 			if check {
