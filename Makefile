@@ -20,13 +20,14 @@ OBJS = \
 	src/distribute.o
 
 DATA = lockable--1.0.sql lockable--1.0--1.1.sql lockable--1.1--1.2.sql \
-	lockable--1.2.sql lockable--1.2--1.3.sql lockable--1.3.sql
+	lockable--1.2.sql lockable--1.2--1.3.sql lockable--1.3.sql \
+	lockable--1.3--1.4.sql lockable--1.4.sql
 PGFILEDESC = "lockable - lease locks with fencing tokens"
 
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
 REGRESS = setup acquire release admin validation security storage trust queue \
 	version_check enforce_lock trigger_setup trigger_memory upgrade \
-	privileges
+	privileges hardening
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
@@ -34,7 +35,8 @@ REGRESS_OPTS = --inputdir=.
 ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_race \
 	wait_bound notify queue_join_release queue_handoff queue_release_all \
 	queue_notify version_race fenced_write enforce_row_locks wait_line_appears \
-	wait_stale_timeout grant_after_wait wait_wake release_all_atomic
+	wait_stale_timeout grant_after_wait wait_wake release_all_atomic \
+	enforce_freeze wait_relation_lock
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 

@@ -16,6 +16,7 @@ SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
 
 CREATE ROLE regress_lockable_trig_app;
+GRANT lockable_user TO regress_lockable_trig_app;
 CREATE SCHEMA el;
 GRANT USAGE ON SCHEMA el TO regress_lockable_trig_app;
 SET search_path = el, public;

@@ -9,7 +9,8 @@ RESET client_min_messages;
 
 CREATE ROLE regress_lockable_priv_app;
 CREATE ROLE regress_lockable_priv_admin;
-GRANT EXECUTE ON FUNCTION lockable.lock_break(text) TO regress_lockable_priv_admin;
+GRANT lockable_user TO regress_lockable_priv_app;
+GRANT lockable_admin TO regress_lockable_priv_admin;
 
 --
 -- An ordinary role can acquire, renew, look up, verify and release ...

@@ -220,9 +220,10 @@ SELECT lockable.lock_acquire('q:10', repeat('k', 513), queue => true);
 SELECT md5(string_agg(l::text, ',' ORDER BY uid)) = :'locks_before' AS locks_unchanged FROM lockable.locks AS l;
 SELECT md5(string_agg(p::text, ',' ORDER BY uid, seq)) = :'places_before' AS places_unchanged FROM lockable.places AS p;
 
--- Roles.  An ordinary role queues, leaves and reads lock_queue, and cannot
--- touch the line's storage.
+-- Roles.  An ordinary role granted lockable_user queues, leaves and reads
+-- lock_queue, and cannot touch the line's storage.
 CREATE ROLE regress_lockable_waiter;
+GRANT lockable_user TO regress_lockable_waiter;
 SET ROLE regress_lockable_waiter;
 SELECT granted, position FROM lockable.lock_acquire('q:10', 'lena', queue => true);
 SELECT owner, position FROM lockable.lock_queue WHERE uid = 'q:10' ORDER BY position;

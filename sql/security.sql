@@ -4,9 +4,35 @@
 \set VERBOSITY sqlstate
 
 CREATE ROLE regress_lockable_app LOGIN;
+
+-- From 1.4 PUBLIC may call none of the lock functions, nor read the views:
+-- error: an ordinary role that nobody granted lockable_user is refused
+-- everything (42501)
+SET ROLE regress_lockable_app;
+SELECT granted FROM lockable.lock_acquire('sec:1', 'app-user-1');
+SELECT granted FROM lockable.lock_acquire('sec:1', 'app-user-1', queue => true);
+SELECT lockable.lock_release('sec:1', 'app-user-1');
+SELECT lockable.lock_owner('sec:1');
+SELECT lockable.lock_verify('sec:1', 'app-user-1', 0);
+SELECT lockable.lock_release_all('app-user-1');
+SELECT count(*) FROM lockable.active_locks;
+SELECT count(*) FROM lockable.lock_queue;
+SELECT lockable.lock_break('sec:1');
+SELECT lockable.lock_sweep();
+CREATE TEMP TABLE mine (id integer);
+SELECT lockable.enable_lock_enforcement('mine', 'id');
+-- versioning touches no lock: PUBLIC may use it on its own tables
+SELECT lockable.enable_versioning('mine');
+DROP TABLE mine;
+RESET ROLE;
+-- nothing was written
+SELECT count(*) AS rows FROM lockable.locks WHERE uid LIKE 'sec:%';
+
+GRANT lockable_user TO regress_lockable_app;
 SET ROLE regress_lockable_app;
 
--- an ordinary role acquires, renews, looks up, verifies and releases
+-- granted lockable_user, a role acquires, renews, looks up, verifies and
+-- releases
 SELECT granted, owner FROM lockable.lock_acquire('sec:1', 'app-user-1');
 SELECT granted FROM lockable.lock_acquire('sec:1', 'app-user-1', '2 minutes');
 SELECT lockable.lock_owner('sec:1');
@@ -37,12 +63,16 @@ RESET lockable.notify;
 
 RESET ROLE;
 
--- a DBA grants lock_break to an admin role
+-- a DBA grants lockable_admin to an admin role, which may break, sweep,
+-- and do what lockable_user may
 CREATE ROLE regress_lockable_admin;
-GRANT EXECUTE ON FUNCTION lockable.lock_break(text) TO regress_lockable_admin;
+GRANT lockable_admin TO regress_lockable_admin;
 SELECT granted FROM lockable.lock_acquire('sec:2', 'app-user-2');
 SET ROLE regress_lockable_admin;
 SELECT lockable.lock_break('sec:2');
+SELECT lockable.lock_sweep('1 year') >= 0 AS swept;
+SELECT granted FROM lockable.lock_acquire('sec:2', 'admin-1');
+SELECT lockable.lock_release('sec:2', 'admin-1');
 RESET ROLE;
 
 -- every function that touches the table runs as its owner, with search_path pinned

@@ -32,7 +32,7 @@ SELECT p.oid::regprocedure AS function, p.provolatile, p.proisstrict,
        p.prosecdef, p.proparallel, p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'lockable'::regnamespace
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 
 -- every object the script declares carries a comment (the types PostgreSQL
 -- makes by itself, a table's row type and an array type, are left out)

@@ -10,6 +10,7 @@ RESET client_min_messages;
 
 CREATE ROLE regress_lockable_trig_owner;
 CREATE ROLE regress_lockable_trig_stranger;
+GRANT lockable_user TO regress_lockable_trig_owner, regress_lockable_trig_stranger;
 -- Names that need quoting, in a schema that needs quoting.
 CREATE SCHEMA "Trig Setup" AUTHORIZATION regress_lockable_trig_owner;
 GRANT USAGE ON SCHEMA "Trig Setup" TO regress_lockable_trig_stranger;

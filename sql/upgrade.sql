@@ -2,9 +2,12 @@
 -- upgrade: ALTER EXTENSION lockable UPDATE from every released version
 -- gives the same extension as a fresh install of the newest, and keeps the
 -- locks and tokens that existed before it.  Released scripts are never
--- edited, so a fresh install (lockable--1.3.sql) and an update (1.0 -> 1.1
--- -> 1.2 -> 1.3, 1.1 -> 1.2 -> 1.3, or 1.2 -> 1.3) are independent ways to
--- the same catalog.
+-- edited, so a fresh install (lockable--1.4.sql) and an update (1.0 -> 1.1
+-- -> 1.2 -> 1.3 -> 1.4, 1.1 -> ..., 1.2 -> ..., or 1.3 -> 1.4) are
+-- independent ways to the same catalog.  An update keeps PUBLIC's EXECUTE
+-- on the lock functions, which a fresh 1.4 grants to lockable_user only, so
+-- that applications keep working: each updated install is compared after
+-- the README's tightening statements (sql/upgrade_tighten.psql).
 --
 -- Each install gets a database of its own.  The catalog fingerprint, made
 -- by sql/upgrade_fingerprint.psql, covers every member object: its identity;
@@ -23,8 +26,10 @@
 --                  catalogs are compared the same way
 --
 SELECT current_database() AS regression_db \gset
+CREATE ROLE lockable_upgrade_app;
+CREATE ROLE lockable_upgrade_other;
 
--- A fresh install of the default version, 1.3.
+-- A fresh install of the default version, 1.4.
 CREATE DATABASE lockable_upgrade_fresh;
 \c lockable_upgrade_fresh
 CREATE EXTENSION lockable;
@@ -60,6 +65,11 @@ SELECT extversion FROM pg_extension WHERE extname = 'lockable';
 
 -- The catalog is the same as a fresh install's: no line of either
 -- fingerprint is missing from the other.
+-- an ordinary role with no grant still may, until the DBA tightens it
+SET ROLE lockable_upgrade_other;
+SELECT lockable.lock_owner('doc:1') AS owner_seen;
+RESET ROLE;
+\i sql/upgrade_tighten.psql
 \set ECHO none
 \i sql/upgrade_fingerprint.psql
 \set ECHO all
@@ -93,7 +103,7 @@ UPDATE doc SET body = 'edit', version = 1 WHERE id = 1;
 RESET lockable.owner;
 SELECT id, body, version FROM doc;
 
--- An install of 1.1, with a table under enforcement, updated to 1.3.
+-- An install of 1.1, with a table under enforcement, updated to 1.4.
 CREATE DATABASE lockable_upgrade_from_1_1;
 \c lockable_upgrade_from_1_1
 CREATE EXTENSION lockable VERSION '1.1';
@@ -102,6 +112,11 @@ SELECT lockable.enable_lock_enforcement('doc', 'id', 'doc:');
 SELECT granted, owner FROM lockable.lock_acquire('doc:1', 'alice', '1 hour');
 ALTER EXTENSION lockable UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'lockable';
+-- an ordinary role with no grant still may, until the DBA tightens it
+SET ROLE lockable_upgrade_other;
+SELECT lockable.lock_owner('doc:1') AS owner_seen;
+RESET ROLE;
+\i sql/upgrade_tighten.psql
 \set ECHO none
 \i sql/upgrade_fingerprint.psql
 \set ECHO all
@@ -122,7 +137,7 @@ INSERT INTO doc VALUES (1, 'draft');
 UPDATE doc SET body = 'edit' WHERE id = 1;
 \set VERBOSITY default
 
--- An install of 1.2 with a line, updated to 1.3.
+-- An install of 1.2 with a line, updated to 1.4.
 CREATE DATABASE lockable_upgrade_from_1_2;
 \c lockable_upgrade_from_1_2
 CREATE EXTENSION lockable VERSION '1.2';
@@ -131,6 +146,11 @@ SELECT granted, position FROM lockable.lock_acquire('doc:1', 'bob', queue => tru
 SELECT token AS last_token FROM lockable.locks WHERE uid = 'doc:1' \gset
 ALTER EXTENSION lockable UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'lockable';
+-- an ordinary role with no grant still may, until the DBA tightens it
+SET ROLE lockable_upgrade_other;
+SELECT lockable.lock_owner('doc:1') AS owner_seen;
+RESET ROLE;
+\i sql/upgrade_tighten.psql
 \set ECHO none
 \i sql/upgrade_fingerprint.psql
 \set ECHO all
@@ -154,11 +174,51 @@ SELECT lockable.distribute();
 SELECT lockable.undistribute();
 \set VERBOSITY default
 
+-- An install of 1.3 with a line, updated to 1.4: the roles of 1.4 exist
+-- and have their grants; PUBLIC keeps what it had.
+CREATE DATABASE lockable_upgrade_from_1_3;
+\c lockable_upgrade_from_1_3
+CREATE EXTENSION lockable VERSION '1.3';
+SELECT granted FROM lockable.lock_acquire('doc:1', 'alice', '1 hour');
+SELECT granted, position FROM lockable.lock_acquire('doc:1', 'bob', queue => true);
+SELECT token AS last_token FROM lockable.locks WHERE uid = 'doc:1' \gset
+ALTER EXTENSION lockable UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'lockable';
+SELECT r.rolname, has_function_privilege(r.rolname, 'lockable.lock_acquire(text, text, interval, interval, boolean)', 'EXECUTE') AS may_acquire,
+       has_function_privilege(r.rolname, 'lockable.lock_break(text)', 'EXECUTE') AS may_break
+  FROM pg_roles r WHERE r.rolname IN ('lockable_user', 'lockable_admin') ORDER BY 1;
+SELECT has_function_privilege('public', 'lockable.lock_acquire(text, text, interval, interval, boolean)', 'EXECUTE') AS public_may;
+-- an ordinary role with no grant still may, until the DBA tightens it
+SET ROLE lockable_upgrade_other;
+SELECT lockable.lock_owner('doc:1') AS owner_seen;
+RESET ROLE;
+\i sql/upgrade_tighten.psql
+\set ECHO none
+\i sql/upgrade_fingerprint.psql
+\set ECHO all
+\set updated_fingerprint :fp_fingerprint
+SELECT line AS only_in_fresh_install
+  FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n') AS line
+EXCEPT
+SELECT line FROM pg_catalog.regexp_split_to_table(:'updated_fingerprint', E'\n') AS line;
+SELECT line AS only_in_updated_install
+  FROM pg_catalog.regexp_split_to_table(:'updated_fingerprint', E'\n') AS line
+EXCEPT
+SELECT line FROM pg_catalog.regexp_split_to_table(:'fresh_fingerprint', E'\n') AS line;
+SELECT :'fresh_fingerprint' = :'updated_fingerprint' AS identical;
+\set VERBOSITY sqlstate
+-- error: once tightened, the role with no grant may not (42501)
+SET ROLE lockable_upgrade_other;
+SELECT lockable.lock_owner('doc:1');
+RESET ROLE;
+\set VERBOSITY default
+-- the line survived: alice's release hands the lock to bob, with a higher token
+SELECT lockable.lock_release('doc:1', 'alice');
+SELECT owner, token > :last_token AS higher_token FROM lockable.locks WHERE uid = 'doc:1';
+
 -- A DBA's privileges on lock_acquire survive its new signature: the
 -- README's Trust model revokes it from PUBLIC and grants it to an
 -- application role; a function that depends on it keeps working.
-CREATE ROLE lockable_upgrade_app;
-CREATE ROLE lockable_upgrade_other;
 CREATE DATABASE lockable_upgrade_acl;
 \c lockable_upgrade_acl
 CREATE EXTENSION lockable VERSION '1.1';
@@ -186,6 +246,7 @@ DROP DATABASE lockable_upgrade_fresh;
 DROP DATABASE lockable_upgrade_from_1_0;
 DROP DATABASE lockable_upgrade_from_1_1;
 DROP DATABASE lockable_upgrade_from_1_2;
+DROP DATABASE lockable_upgrade_from_1_3;
 DROP DATABASE lockable_upgrade_acl;
 DROP ROLE lockable_upgrade_app;
 DROP ROLE lockable_upgrade_other;

@@ -4,8 +4,9 @@
  *	  The enforce_lock trigger: the database refuses a write to a row whose
  *	  lease lock is held by someone other than the writer.
  *
- * Each row names its lock: uid = prefix || column::text (the column's type
- * output function makes the text, as a cast to text would).  Only types
+ * Each row names its lock: uid = prefix || column::text, exactly as the cast
+ * makes it: the column's type output function, and for char(n) without its
+ * trailing blanks (the cast to text strips them, bpcharout keeps them).  Only types
  * whose text form no setting can change may name a lock (smallint, integer,
  * bigint, text, varchar, char, uuid, and domains over them): with a
  * timestamp, float or bytea column, a writer who changed DateStyle,
@@ -49,6 +50,16 @@
  * reads the extension's own, verified table directly, as the foreign-key
  * checks read theirs, and the column's output function and everything else
  * run as the writer.
+ *
+ * Who may.  The trigger acts on lock rows (reads them, share-locks the
+ * acting owner's) only for a table whose owner may use lockable
+ * (RoleMayUseLockable, trust.c: EXECUTE on lockable.lock_acquire, which 1.4
+ * grants to lockable_user); for any other table it refuses the write
+ * (42501) before touching lockable.locks.  Otherwise any role could put the
+ * trigger on a table of its own (a TEMP table will do), set lockable.owner
+ * to a holder's name and write: its open transaction would hold that
+ * holder's lock row FOR SHARE, and freeze the holder's renewals, release
+ * and hand-off.  The owner's right is checked once per transaction.
  *
  * Citus.  A table that Citus distributes is refused (0A000) when the
  * trigger is installed and when it fires: its rows are written on the
@@ -99,7 +110,10 @@ typedef struct EnforceTrigger
 	bool		typbyval;		/* its type's storage, to compare values */
 	int16		typlen;
 	FmgrInfo	typoutput;		/* its type's output function */
+	bool		trim_blanks;	/* char(n): strip trailing blanks, as ::text */
 	bool		required;		/* mode "required" rather than "if_locked" */
+	LocalTransactionId owner_checked;	/* the transaction in which the
+										 * table owner's right was checked */
 	int			prefixlen;
 	/* uid = prefix || value::text; kept in the entry, so a refill allocates
 	 * nothing and a caller further up the stack never sees freed memory */
@@ -322,9 +336,40 @@ ReadEnforceArguments(TriggerCacheEntry *header, TriggerData *trigdata)
 	entry->attnum = attr->attnum;
 	entry->typbyval = attr->attbyval;
 	entry->typlen = attr->attlen;
+	entry->trim_blanks = (getBaseType(attr->atttypid) == BPCHAROID);
+	entry->owner_checked = InvalidLocalTransactionId;
 	entry->prefixlen = strlen(prefix);
 	memcpy(entry->prefix, prefix, entry->prefixlen + 1);
 	entry->required = (strcmp(mode, "required") == 0);
+}
+
+/*
+ * CheckTableOwnerMayUseLockable
+ *		Refuse (42501) a table whose owner may not use lockable, before the
+ *		trigger touches a lock row (see "Who may" in the file header).
+ */
+void
+CheckTableOwnerMayUseLockable(Relation rel)
+{
+	Oid			owner = rel->rd_rel->relowner;
+
+	if (!RoleMayUseLockable(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table \"%s\" is owned by role \"%s\", which may not use lockable",
+						RelationGetRelationName(rel), GetUserNameFromId(owner, false)),
+				 errdetail("enforce_lock reads and locks lock rows only for tables whose owner may call lockable.lock_acquire."),
+				 errhint("GRANT lockable_user TO %s;", quote_identifier(GetUserNameFromId(owner, false))),
+				 errtable(rel)));
+}
+
+static void
+CheckOwnerOnce(Relation rel, EnforceTrigger *entry)
+{
+	if (entry->owner_checked == MyLocalTransactionId())
+		return;
+	CheckTableOwnerMayUseLockable(rel);
+	entry->owner_checked = MyLocalTransactionId();
 }
 
 /*
@@ -346,6 +391,9 @@ RowLockUid(EnforceTrigger *entry, Datum value, bool isnull)
 	valuetext = OutputFunctionCall(&entry->typoutput, value);
 	prefixlen = entry->prefixlen;
 	valuelen = strlen(valuetext);
+	if (entry->trim_blanks)
+		while (valuelen > 0 && valuetext[valuelen - 1] == ' ')
+			valuelen--;
 	uid = (text *) palloc(VARHDRSZ + prefixlen + valuelen);
 	SET_VARSIZE(uid, VARHDRSZ + prefixlen + valuelen);
 	memcpy(VARDATA(uid), entry->prefix, prefixlen);
@@ -486,6 +534,7 @@ enforce_lock(PG_FUNCTION_ARGS)
 						   sizeof(EnforceTrigger), trigdata,
 						   ReadEnforceArguments);
 
+	CheckOwnerOnce(rel, entry);
 	oldvalue = heap_getattr(trigdata->tg_trigtuple, entry->attnum, tupdesc,
 							&oldnull);
 	CheckRowLock(rel, entry, RowLockUid(entry, oldvalue, oldnull));

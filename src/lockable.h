@@ -83,6 +83,7 @@ extern void CheckLockColumnType(Oid typid, const char *colname,
 								const char *relname);
 extern void CheckLockPrefix(const char *prefix);
 extern void CheckNotCitusTable(Relation rel);
+extern void CheckTableOwnerMayUseLockable(Relation rel);
 
 /* A column of one of the extension's tables, as its scripts create it. */
 typedef struct ExpectedColumn
@@ -100,5 +101,6 @@ extern void TrustCitusShard(Relation shard, Relation table,
 							const ExpectedColumn *columns, int ncolumns,
 							AttrNumber *attnums);
 extern void TrustExtensionSequence(Oid relid);
+extern bool RoleMayUseLockable(Oid role);
 
 #endif							/* LOCKABLE_H */

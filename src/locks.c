@@ -585,8 +585,14 @@ TryAcquireBounded(Tables *tables, UidState *state, text *uid, text *owner,
 	 * is opened on first need, and a line can appear between the caller's
 	 * look and the try's read.
 	 */
-	if (tables->locks.has_line)
+	if (tables->locks.has_line && tables->line.heap == NULL)
+	{
+		int			nestlevel = NewGUCNestLevel();
+
+		BoundLockWaits(deadline - *nowp);
 		LineTableEnsureOpen(&tables->line, tables->locks.writing);
+		AtEOXact_GUC(true, nestlevel);
+	}
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 
@@ -715,7 +721,21 @@ Acquire(FunctionCallInfo fcinfo, bool queue)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	TablesOpen(&tables, uid, "lock_acquire", true);
+	if (wait_us > 0)
+	{
+		/*
+		 * The wait bounds the whole call, the wait for the tables' own
+		 * locks too (behind a VACUUM FULL, or pg_repack's swap): 55P03 if
+		 * they cannot be had in time.
+		 */
+		int			nestlevel = NewGUCNestLevel();
+
+		BoundLockWaits(wait_us);
+		TablesOpen(&tables, uid, "lock_acquire", true);
+		AtEOXact_GUC(true, nestlevel);
+	}
+	else
+		TablesOpen(&tables, uid, "lock_acquire", true);
 	if (queue && !tables.locks.has_line)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

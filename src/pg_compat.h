@@ -32,6 +32,7 @@
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "storage/proc.h"
+#include "catalog/pg_proc.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/relcache.h"
@@ -93,6 +94,21 @@ RelationOwnedBy(Oid relid, Oid role)
 	return object_ownercheck(RelationRelationId, relid, role);
 #else
 	return pg_class_ownercheck(relid, role);
+#endif
+}
+
+/*
+ * FunctionExecutableBy
+ *		Whether role may EXECUTE the function: 16 made privilege checks
+ *		generic (object_aclcheck).
+ */
+static inline bool
+FunctionExecutableBy(Oid funcid, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ProcedureRelationId, funcid, role, ACL_EXECUTE) == ACLCHECK_OK;
+#else
+	return pg_proc_aclcheck(funcid, role, ACL_EXECUTE) == ACLCHECK_OK;
 #endif
 }
 

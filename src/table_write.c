@@ -48,15 +48,45 @@
 #include "nodes/bitmapset.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "catalog/pg_proc.h"
+#include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+
+/*
+ * FunctionOwner
+ *		The owner of a function, or InvalidOid if it is gone.
+ */
+static Oid
+FunctionOwner(Oid funcid)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
 
 /*
  * WriteTableCheckTriggers
  *		Refuse a table with an enabled BEFORE ROW trigger.  Such a trigger
  *		could change or skip a write after the compare-and-set decided it,
  *		so the invariants of the lock functions would no longer hold.
+ *
+ *		Refuse, too, an enabled trigger whose function a superuser does not
+ *		own.  The lock functions are SECURITY DEFINER, so the AFTER ROW
+ *		triggers they fire run as the extension's owner, at any user's next
+ *		lock call: a role that could create such a trigger (TRIGGER on the
+ *		table) or change its function (owning it) would run code as a
+ *		superuser.  A DBA's audit trigger, pg_repack's capture trigger and
+ *		foreign-key triggers have functions a superuser owns.
  */
 void
 WriteTableCheckTriggers(Relation rel)
@@ -68,6 +98,21 @@ WriteTableCheckTriggers(Relation rel)
 	for (int i = 0; i < trigdesc->numtriggers; i++)
 	{
 		Trigger    *trigger = &trigdesc->triggers[i];
+		Oid			funcowner;
+
+		if (trigger->tgenabled == TRIGGER_DISABLED)
+			continue;
+		funcowner = FunctionOwner(trigger->tgfoid);
+		if (!OidIsValid(funcowner) || !superuser_arg(funcowner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("table \"%s.%s\" has trigger \"%s\" whose function is not owned by a superuser",
+							get_namespace_name(RelationGetNamespace(rel)),
+							RelationGetRelationName(rel), trigger->tgname),
+					 errdetail("The lockable functions run as the extension's owner, and so would the trigger function %s, owned by role \"%s\".",
+							   format_procedure(trigger->tgfoid),
+							   OidIsValid(funcowner) ? GetUserNameFromId(funcowner, true) : "?"),
+					 errhint("Drop or disable the trigger, or have a superuser own its function.")));
 
 		if (TRIGGER_FOR_ROW(trigger->tgtype) &&
 			!TRIGGER_FOR_AFTER(trigger->tgtype) &&

@@ -315,6 +315,7 @@ enable_lock_enforcement(PG_FUNCTION_ARGS)
 		Relation	rel = relation_open(relid, NoLock);	/* locked above */
 
 		CheckNotCitusTable(rel);
+		CheckTableOwnerMayUseLockable(rel);
 		relation_close(rel, NoLock);
 	}
 

@@ -21,15 +21,23 @@
  *	  distributed it (hash on uid, the two tables colocated); its rows are
  *	  then in shards, each verified as well (TrustCitusShard): a shard of
  *	  the table, in the same schema, with the same owner and columns;
- *	- it has no enabled BEFORE ROW trigger (table_write.c).
+ *	- it has no enabled BEFORE ROW trigger, and no trigger whose function is
+ *	  not a superuser's (table_write.c).
+ *
+ * Roles.  A role "may use lockable" if it may call lockable.lock_acquire:
+ * from 1.4 EXECUTE is granted to lockable_user, not PUBLIC.  The
+ * enforce_lock trigger acts on a lock row only for a table whose owner may
+ * (RoleMayUseLockable), so that a role no one granted lockable cannot make
+ * the trigger share-lock, and so freeze, another owner's lock row.
  *
  * Invariant: a relation OID in the trusted cache passed these checks, and
  * nothing that could change their outcome for that OID has happened since
  * without an invalidation reaching this backend: DROP, ALTER TABLE and
  * CREATE TRIGGER send a relcache invalidation for the table, and a change
  * of the schema's owner or privileges a catalog invalidation, which clears
- * the whole cache.  (A superuser's ALTER EXTENSION ... DROP TABLE is seen
- * at the table's next invalidation.)  Everything fails closed: an error
+ * the whole cache, as does any change of a function (a trigger function's
+ * new owner).  (A superuser's ALTER EXTENSION ... DROP TABLE is seen at the
+ * table's next invalidation.)  Everything fails closed: an error
  * names what is wrong and nothing is written.
  *
  * Copyright (c) 2026, lockable developers
@@ -52,12 +60,14 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_sequence.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/catcache.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -119,6 +129,8 @@ RememberTrusted(Oid relid, bool distributed)
 	{
 		CacheRegisterRelcacheCallback(ForgetTrustedRelation, (Datum) 0);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, ForgetAllTrusted, (Datum) 0);
+		/* a trigger function that changed owner (see table_write.c) */
+		CacheRegisterSyscacheCallback(PROCOID, ForgetAllTrusted, (Datum) 0);
 		callbacks_registered = true;
 	}
 	for (int i = 0; i < MAX_TRUSTED_RELATIONS; i++)
@@ -446,6 +458,36 @@ TrustExtensionSequence(Oid relid)
 					 errhint("ALTER SEQUENCE lockable.%s CACHE 1.", get_rel_name(relid))));
 	}
 	RememberTrusted(relid, false);
+}
+
+/*
+ * RoleMayUseLockable
+ *		Whether role may EXECUTE lockable.lock_acquire (any of its
+ *		signatures: the catalog of 1.0 and 1.1 has the four-argument one).
+ *		Superusers may.
+ */
+bool
+RoleMayUseLockable(Oid role)
+{
+	Oid			schema = get_namespace_oid("lockable", true);
+	CatCList   *list;
+	bool		may = false;
+
+	if (superuser_arg(role))
+		return true;
+	if (!OidIsValid(schema))
+		return false;
+	list = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum("lock_acquire"));
+	for (int i = 0; i < list->n_members && !may; i++)
+	{
+		HeapTuple	tuple = &list->members[i]->tuple;
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
+
+		if (proc->pronamespace == schema)
+			may = FunctionExecutableBy(proc->oid, role);
+	}
+	ReleaseSysCacheList(list);
+	return may;
 }
 
 /*
