@@ -9,6 +9,7 @@ OBJS = \
 	src/citus.o \
 	src/table_write.o \
 	src/lock_table.o \
+	src/notify.o \
 	src/owners.o \
 	src/queue.o \
 	src/wait.o \

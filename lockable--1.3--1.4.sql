@@ -41,6 +41,27 @@ GRANT SELECT ON lockable.active_locks, lockable.lock_queue TO lockable_user;
 GRANT EXECUTE ON FUNCTION lockable.lock_break(text), lockable.lock_sweep(interval)
     TO lockable_admin;
 
+-- Notifications are hints (src/notify.c): those that could not be sent (a
+-- full NOTIFY queue, a prepared transaction) are counted here.
+CREATE FUNCTION lockable.notification_counts(
+    OUT dropped bigint, OUT since timestamptz, OUT server_wide boolean,
+    OUT queue_usage double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'notification_counts'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION lockable.notification_counts() IS
+    'lockable notifications not sent since the server started (preloaded) or by this backend, and the NOTIFY queue''s fill';
+REVOKE EXECUTE ON FUNCTION lockable.notification_counts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lockable.notification_counts() TO lockable_user;
+
+CREATE VIEW lockable.notification_stats AS
+SELECT dropped, since, server_wide, queue_usage
+  FROM lockable.notification_counts();
+COMMENT ON VIEW lockable.notification_stats IS
+    'lockable notifications dropped because the NOTIFY queue was too full or the transaction was prepared, and the queue''s fill now';
+REVOKE ALL ON lockable.notification_stats FROM PUBLIC;
+GRANT SELECT ON lockable.notification_stats TO lockable_user;
+
 -- An updated install keeps PUBLIC's EXECUTE and SELECT, so that the
 -- applications using it keep working; a fresh 1.4 revokes them.  README,
 -- "Upgrading", gives the statements that tighten an updated install to a

@@ -327,3 +327,24 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION lockable.undistribute() IS
     'on a Citus coordinator, as a superuser: bring lockable''s tables back to the coordinator and stop delegating the per-uid functions';
 REVOKE EXECUTE ON FUNCTION lockable.undistribute() FROM PUBLIC;
+
+-- Notifications are hints (src/notify.c): those that could not be sent (a
+-- full NOTIFY queue, a prepared transaction) are counted here.
+CREATE FUNCTION lockable.notification_counts(
+    OUT dropped bigint, OUT since timestamptz, OUT server_wide boolean,
+    OUT queue_usage double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'notification_counts'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION lockable.notification_counts() IS
+    'lockable notifications not sent since the server started (preloaded) or by this backend, and the NOTIFY queue''s fill';
+REVOKE EXECUTE ON FUNCTION lockable.notification_counts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lockable.notification_counts() TO lockable_user;
+
+CREATE VIEW lockable.notification_stats AS
+SELECT dropped, since, server_wide, queue_usage
+  FROM lockable.notification_counts();
+COMMENT ON VIEW lockable.notification_stats IS
+    'lockable notifications dropped because the NOTIFY queue was too full or the transaction was prepared, and the queue''s fill now';
+REVOKE ALL ON lockable.notification_stats FROM PUBLIC;
+GRANT SELECT ON lockable.notification_stats TO lockable_user;

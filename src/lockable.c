@@ -10,6 +10,10 @@
  *						the cap its DBA chose).
  *	lockable.notify		whether grants, releases and breaks are announced
  *						on the "lockable" NOTIFY channel.
+ *	lockable.notify_queue_limit
+ *						how full the NOTIFY queue may be (0 to 1) for the
+ *						notifications of a commit to be sent rather than
+ *						dropped (notify.c).
  *	lockable.owner		the acting lock owner that the enforce_lock trigger
  *						checks writes against (empty: no owner).
  *	lockable.token		the fencing token the acting owner writes with
@@ -31,6 +35,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "notify.h"
 #include "wait.h"
 
 PG_MODULE_MAGIC;
@@ -197,6 +202,15 @@ _PG_init(void)
 							   assign_max_ttl,
 							   NULL);
 
+	DefineCustomRealVariable("lockable.notify_queue_limit",
+							 gettext_noop("How full the NOTIFY queue may be for lockable's notifications to be sent."),
+							 gettext_noop("When pg_notification_queue_usage() is at least this at commit, the transaction's lockable notifications are dropped with a WARNING, and the lock changes commit."),
+							 &lockable_notify_queue_limit,
+							 0.5, 0.0, 1.0,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("lockable.notify",
 							 gettext_noop("Announces grants, releases and breaks on the \"lockable\" channel."),
 							 NULL,
@@ -237,6 +251,9 @@ _PG_init(void)
 	 * waiters sleep on; every backend broadcasts its commits' signals.
 	 */
 	if (process_shared_preload_libraries_in_progress)
+	{
 		WaitShmemRequest();
+		NotifyShmemRequest();
+	}
 	WaitInit();
 }

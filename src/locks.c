@@ -71,6 +71,7 @@
 
 #include "citus.h"
 #include "lock_table.h"
+#include "notify.h"
 #include "owners.h"
 #include "queue.h"
 #include "wait.h"
@@ -291,8 +292,8 @@ TextEqual(const text *a, const text *b)
 
 /*
  * Announce
- *		Queue a notification on the lockable channel; PostgreSQL delivers it
- *		at commit and drops it on rollback.  Events that may let a waiter
+ *		Queue a notification on the lockable channel, a hint sent at commit
+ *		and dropped on rollback (notify.c).  Events that may let a waiter
  *		in also wake the uid's waiters at commit (wait.c), notify or not.
  *		token < 0 and position <= 0 are left out of the payload; waiters is
  *		the length of the line after the event.
@@ -323,7 +324,7 @@ Announce(const char *event, text *uid, text *owner, int64 token,
 	if (position > 0)
 		appendStringInfo(&payload, ", \"position\": %d", position);
 	appendStringInfo(&payload, ", \"waiters\": %d}", waiters);
-	Async_Notify(LOCKABLE_CHANNEL, payload.data);
+	NotifyHint(payload.data);
 	pfree(payload.data);
 }
 

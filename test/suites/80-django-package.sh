@@ -68,8 +68,11 @@ NewDatabase() {
     local db=$1 version=
     [ -n "${2:-}" ] && version="VERSION '$2'"
     psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db OWNER $role"
+    # from 1.4 a role may use lockable once granted lockable_user (the
+    # role is the cluster's, made by the first CREATE EXTENSION)
     psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
         -c "CREATE EXTENSION lockable $version" \
+        -c "DO \$\$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'lockable_user') THEN GRANT lockable_user TO $role; END IF; END \$\$" \
         -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC" \
         -c "ALTER SCHEMA public OWNER TO $role"
 }
