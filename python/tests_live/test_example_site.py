@@ -1,4 +1,5 @@
 """The example site's pages, through Django's test client (no browser)."""
+import pytest
 from django.test import Client
 
 from django_lockable import acquire, owner_for, release
@@ -36,3 +37,94 @@ def test_the_editor_page_starts_connecting_with_its_uid_and_settings(users, docu
     assert 'data-idle-timeout="3000"' in page and 'data-warn-before="2000"' in page
     assert 'data-ttl="6000"' in page  # EXAMPLE_LOCK_TTL
     assert "/static/documents/editor.js" in page
+
+
+# ---- issue 20, item 19: what a hostile user found on the example site ----
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@pytest.mark.parametrize("spell", [
+    lambda pk: str(pk).translate(ARABIC_INDIC),  # str.isdigit() says yes: a phantom lock
+    lambda pk: str(pk).translate(FULLWIDTH),
+    lambda pk: "0" + str(pk),                    # the same document, under a lock of its own
+    lambda pk: "000" + str(pk),
+    lambda pk: "+" + str(pk),
+    lambda pk: " " + str(pk),
+    lambda pk: str(pk) + "\n",
+    lambda pk: "²",                              # isdigit() yes, int() no: a 500 and a 1011
+    lambda pk: str(pk) + "²",
+    lambda pk: "0",
+    lambda pk: "-1",
+    lambda pk: "",
+    lambda pk: "9" * 11,                         # beyond int4
+    lambda pk: str(2**31),
+], ids=["arabic-indic", "fullwidth", "0-padded", "000-padded", "plus", "space", "newline", "superscript",
+        "pk-superscript", "zero", "negative", "empty", "11-digits", "int4-overflow"])
+def test_the_lock_permission_takes_only_a_documents_own_uid(document, spell):
+    from documents.permissions import may_lock
+
+    assert may_lock(None, f"documents.document:{spell(document.pk)}") is False
+
+
+def test_the_lock_permission_takes_an_existing_documents_uid(document):
+    from documents.permissions import may_lock
+
+    assert may_lock(None, document.lock_uid) is True
+    assert may_lock(None, f"documents.document:{2**31 - 1}") is False  # no such document
+    assert may_lock(None, f"other.document:{document.pk}") is False
+
+
+def test_the_rest_lock_endpoint_refuses_a_phantom_uid_without_a_500(users, document):
+    client = client_of(users["alice"])
+    for suffix in ["²", str(document.pk).translate(ARABIC_INDIC), "0" + str(document.pk)]:
+        response = client.post(f"/api/lock/documents.document:{suffix}/")
+        assert response.status_code == 403, (suffix, response.status_code)
+    response = client.post(f"/api/lock/{document.lock_uid}/")
+    assert response.status_code == 200
+    client.delete(f"/api/lock/{document.lock_uid}/")
+
+
+@pytest.mark.parametrize("path", [
+    "/accounts/password_reset/", "/accounts/password_reset/done/", "/accounts/reset/MQ/set-password/",
+    "/accounts/reset/done/", "/accounts/password_change/", "/accounts/password_change/done/",
+])
+def test_the_password_pages_do_not_fail(users, path):
+    for client in (Client(HTTP_HOST="127.0.0.1", raise_request_exception=False), client_of(users["bob"])):
+        client.raise_request_exception = False
+        response = client.get(path)
+        assert response.status_code < 500, (path, response.status_code)
+        response = client.post(path, {"email": "bob@example.com"})
+        assert response.status_code < 500, (path, response.status_code)
+
+
+def test_logout_is_a_post_only(users):
+    client = client_of(users["carol"])
+    response = client.get("/accounts/logout/")
+    assert response.status_code == 405
+    assert client.get("/").status_code == 200  # still logged in
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.get("/").status_code == 302  # logged out
+
+
+def test_the_editor_page_names_no_user(users, document):
+    page = client_of(users["alice"]).get(f"/documents/{document.pk}/").content.decode()
+    for name, user in users.items():
+        if name != "alice":
+            assert name not in page, f"the editor page names {name}"
+    assert "user-names" not in page
+
+
+def test_the_holder_endpoint_names_the_holder_only(users, document):
+    client = client_of(users["bob"])
+    assert client.get(f"/documents/{document.pk}/holder/").json() == {"user_id": None, "name": None}
+    acquire(document.lock_uid, owner_for(users["alice"]), ttl=30)
+    try:
+        assert client.get(f"/documents/{document.pk}/holder/").json() == {
+            "user_id": users["alice"].pk, "name": "alice"}
+    finally:
+        release(document.lock_uid, owner_for(users["alice"]))
+    assert Client(HTTP_HOST="127.0.0.1").get(f"/documents/{document.pk}/holder/").status_code == 302
+    assert client.get("/documents/2147483647/holder/").status_code == 404

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from .models import Document
@@ -27,14 +28,26 @@ def document_editor(request, pk):
     # Test and demo knobs: ?idle=<s>&warn=<s> shorten the page's idle timeout and warning.
     idle = _seconds(request.GET.get("idle"), settings.EXAMPLE_IDLE_TIMEOUT)
     warn = _seconds(request.GET.get("warn"), settings.EXAMPLE_WARN_BEFORE)
-    names = {user.pk: user.get_username() for user in get_user_model().objects.all()}
     return render(request, "documents/editor.html", {
         "document": document,
         "lock_ttl_ms": int(settings.LOCKABLE_TTL * 1000),
         "idle_timeout_ms": int(idle * 1000),
         "warn_before_ms": int(warn * 1000),
-        "user_names": names,
     })
+
+
+@login_required
+def document_holder(request, pk):
+    """Who edits the document now: ``{"user_id", "name"}`` of its live
+    holder (both null when nobody holds it), which the list page shows to
+    every logged-in user too.  The editor page asks for it when a status
+    names a holder it cannot name yet; it never gets a list of users."""
+    document = get_object_or_404(Document, pk=pk)
+    status = document.lock_status()
+    user = None
+    if status is not None and status.user_id is not None:
+        user = get_user_model().objects.filter(pk=status.user_id).first()
+    return JsonResponse({"user_id": user.pk if user else None, "name": user.get_username() if user else None})
 
 
 def _seconds(value, default):

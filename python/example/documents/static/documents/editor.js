@@ -19,16 +19,43 @@ const detail = document.getElementById("lock-detail");
 const join = document.getElementById("join");
 const warning = document.getElementById("idle-warning");
 const idleLeft = document.getElementById("idle-left");
-const names = JSON.parse(document.getElementById("user-names").textContent);
 let countdown = null;
 
 // Every state the page showed, with the time: tests check that no two pages
 // ever showed "editing" at once.
 window.lockHistory = [];
 
+// Names of the holders this page has seen, by user id.  The page is never
+// given a list of users: it asks the site for the name of the document's
+// holder (what the list page shows) the first time a status names one.
+const names = new Map();
+const asked = new Set();
+let shown = { state: CONNECTING, status: null };
+
 function nameOf(status) {
     if (!status || status.user_id === null || status.user_id === undefined) return "Another user";
-    return names[status.user_id] ?? `User ${status.user_id}`;
+    if (names.has(status.user_id)) return names.get(status.user_id);
+    askHolder(status.user_id);
+    return "Another user";
+}
+
+async function askHolder(userId) {
+    if (asked.has(userId)) return;
+    asked.add(userId);
+    try {
+        const response = await fetch(form.dataset.holder, { credentials: "same-origin" });
+        const holder = await response.json();
+        if (holder.user_id === null || holder.user_id === undefined) {
+            asked.delete(userId);  // nobody holds it now: ask again when a status names someone
+            return;
+        }
+        names.set(holder.user_id, holder.name);
+        if (holder.user_id !== userId) asked.delete(userId);
+    } catch (error) {
+        asked.delete(userId);
+        return;
+    }
+    describe(shown.state, shown.status);  // the name may be known now
 }
 
 function render(state, status) {
@@ -42,6 +69,12 @@ function render(state, status) {
     title.readOnly = text.readOnly = !editable;
     // In "lost" the save is still sent: the database decides (enforce_lock).
     save.disabled = !(state === EDITING || state === LOST);
+    shown = { state, status };
+    describe(state, status);
+}
+
+// The banner's words for a state.
+function describe(state, status) {
     if (state === EDITING) {
         const waiting = status && status.waiters ? ` ${status.waiters} waiting.` : "";
         headline.textContent = "You are editing this document.";
