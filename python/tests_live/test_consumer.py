@@ -3,7 +3,7 @@ real database and the real notification bridge of each test's event loop.
 
 Most tests set ``scope["user"]`` on the bare consumer; the tests of
 authentication and origins go through the example's routed application
-(AllowedHostsOriginValidator and AuthMiddlewareStack) with a session cookie.
+(CsrfOriginValidator and AuthMiddlewareStack) with a session cookie.
 Waits are bounded; nothing sleeps to hope a state came.
 """
 import asyncio
@@ -382,9 +382,10 @@ def routed(headers: List) -> Client:
 @pytest.mark.parametrize("origin", [b"http://localhost:8000", b"http://127.0.0.1:8000"])
 def test_a_logged_in_page_of_the_site_connects_through_the_routing(users, document, origin):
     cookie = session_cookie(users["carol"]).encode()
+    host = origin.split(b"//")[1]  # a browser sends the page's host and port
 
     async def body():
-        client = routed([(b"origin", origin), (b"cookie", cookie)])
+        client = routed([(b"origin", origin), (b"host", host), (b"cookie", cookie)])
         assert (await client.connect())[0]
         message = await client.lock(document.lock_uid)
         assert (message["state"], message["owner"]) == ("editing", owner_for(users["carol"]))
@@ -395,7 +396,7 @@ def test_a_logged_in_page_of_the_site_connects_through_the_routing(users, docume
 
 def test_no_session_through_the_routing_is_closed_with_4401(document):
     async def body():
-        client = routed([(b"origin", b"http://localhost:8000")])
+        client = routed([(b"origin", b"http://localhost:8000"), (b"host", b"localhost:8000")])
         assert (await client.connect())[0]
         assert await client.close_code() == 4401
 
@@ -415,6 +416,82 @@ def test_a_page_of_another_site_cannot_connect(users, origin):
         assert not connected_
 
     run(body)
+
+
+def origin_accepted(users: Dict[str, Any], origin: Optional[bytes], host: bytes = b"127.0.0.1:8000",
+                    scheme: Optional[str] = None) -> bool:
+    """Whether the routed application accepts a logged-in socket from a page
+    of origin, to host (and by scheme ws, or wss)."""
+    headers = [(b"host", host), (b"cookie", session_cookie(users["alice"]).encode())]
+    if origin is not None:
+        headers.append((b"origin", origin))
+
+    async def body() -> bool:
+        client = routed(headers)
+        if scheme is not None:
+            client.comm.scope["scheme"] = scheme
+        accepted, _ = await client.connect()
+        if accepted:
+            await client.disconnect()
+        return accepted
+
+    return run(body)
+
+
+# Issue 20, item 14: the origin is scheme, host and port, as Django's CSRF
+# check has it; a host name alone let a page of any port in.
+@pytest.mark.parametrize("origin, host, scheme, accepted", [
+    (b"http://127.0.0.1:8000", b"127.0.0.1:8000", None, True),
+    (b"http://localhost:8000", b"localhost:8000", None, True),
+    (b"http://127.0.0.1:47490", b"127.0.0.1:8000", None, False),   # another port of the host
+    (b"http://127.0.0.1", b"127.0.0.1:8000", None, False),
+    (b"http://127.0.0.1:8000", b"127.0.0.1", None, False),
+    (b"http://localhost:8000", b"127.0.0.1:8000", None, False),     # another host of ALLOWED_HOSTS
+    (b"https://127.0.0.1:8000", b"127.0.0.1:8000", None, False),    # another scheme
+    (b"https://127.0.0.1:8000", b"127.0.0.1:8000", "wss", True),
+    (b"http://127.0.0.1:8000", b"127.0.0.1:8000", "wss", False),
+    (b"http://evil.example:8000", b"evil.example:8000", None, False),  # not in ALLOWED_HOSTS
+    (b"null", b"127.0.0.1:8000", None, False),
+    (b"http://127.0.0.1:8000/", b"127.0.0.1:8000", None, False),
+    (None, b"127.0.0.1:8000", None, False),
+], ids=lambda value: value.decode() if isinstance(value, bytes) else str(value))
+def test_the_origin_check_compares_scheme_host_and_port(users, origin, host, scheme, accepted):
+    assert origin_accepted(users, origin, host, scheme) is accepted
+
+
+@pytest.mark.parametrize("origin, accepted", [
+    (b"https://app.example.com", True),
+    (b"http://app.example.com", False),
+    (b"https://app.example.com:8443", False),
+    (b"https://other.example.com", False),
+    (b"https://edit.docs.example.org", True),      # https://*.docs.example.org
+    (b"https://docs.example.org", True),
+    (b"http://edit.docs.example.org", False),
+    (b"https://edit.docs.example.org:444", False),
+    (b"https://evildocs.example.org", False),
+], ids=lambda value: value.decode() if isinstance(value, bytes) else str(value))
+def test_the_origin_check_takes_csrf_trusted_origins(users, origin, accepted):
+    trusted = ["https://app.example.com", "https://*.docs.example.org", "app.example.net"]
+    with override_settings(CSRF_TRUSTED_ORIGINS=trusted):
+        assert origin_accepted(users, origin) is accepted
+        # an entry without a scheme (Django 3.2's form) matches nothing
+        assert origin_accepted(users, b"https://app.example.net") is False
+        assert origin_accepted(users, b"http://app.example.net") is False
+
+
+def test_the_origin_check_honours_secure_proxy_ssl_header(users):
+    forwarded = [(b"x-forwarded-proto", b"https")]
+    cookie = session_cookie(users["alice"]).encode()
+    with override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")):
+        async def body(origin: bytes) -> bool:
+            client = routed([(b"host", b"127.0.0.1:8000"), (b"origin", origin), *forwarded, (b"cookie", cookie)])
+            accepted, _ = await client.connect()
+            if accepted:
+                await client.disconnect()
+            return accepted
+
+        assert run(lambda: body(b"https://127.0.0.1:8000")) is True
+        assert run(lambda: body(b"http://127.0.0.1:8000")) is False
 
 
 def test_a_misconfigured_owner_closes_with_4500(users):

@@ -20,9 +20,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "django-lockable example site: not a secret")
 DEBUG = os.environ.get("EXAMPLE_DEBUG") == "1"
-# Also the websocket's Origin check (AllowedHostsOriginValidator): pages
-# from http://localhost:8000 and http://127.0.0.1:8000 may connect.
+# The websocket's Origin check (django_lockable.channels.CsrfOriginValidator)
+# takes the page's own origin, so a page of http://localhost:8000 connects to
+# ws://localhost:8000, and no other page does (another port of the host
+# included); CSRF_TRUSTED_ORIGINS, as for Django's CSRF check, adds others
+# (EXAMPLE_TRUSTED_ORIGINS, comma-separated, for a demo behind a proxy).
 ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+CSRF_TRUSTED_ORIGINS = [origin for origin in os.environ.get("EXAMPLE_TRUSTED_ORIGINS", "").split(",") if origin]
 
 INSTALLED_APPS = [
     "django.contrib.auth",
