@@ -9,6 +9,7 @@ is safe in settings and app configs.
 """
 from ._core import (
     LockStatus,
+    LockTimeout,
     Mutex,
     QueueNotSupported,
     ResourceLocked,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LockStatus",
+    "LockTimeout",
     "Mutex",
     "QueueNotSupported",
     "ResourceLocked",

@@ -5,33 +5,50 @@ cached, so ``override_settings`` in tests and changes at run time apply at
 once.  Values are normalized here (seconds become ``timedelta``, dotted paths
 become callables) so the rest of the package sees one form only.
 
-=========================  ===============  ==================================
-setting                    default          meaning
-=========================  ===============  ==================================
-LOCKABLE_OWNER             None             callable ``(user) -> str`` (or its
-                                            dotted path) naming a user's lock
-                                            owner; None: ``"user:<pk>"``
-LOCKABLE_TTL               60 (seconds)     lease of a lock or place when none
-                                            is given
-LOCKABLE_MAX_TTL           600 (seconds)    the longest ttl a REST client may
-                                            ask for (400 above it)
-LOCKABLE_LOCK_PERMISSION   None             callable ``(request, uid) ->
-                                            bool`` (or its dotted path): may
-                                            this request lock uid? None: any
-                                            authenticated user
-LOCKABLE_DATABASE          "default"        database alias of the REST view,
-                                            ``Mutex``, ``writing_as``,
-                                            ``lockable_sweep`` and the live
-                                            editing consumer
-LOCKABLE_LISTEN_DATABASE   None             database alias whose connection
-                                            parameters the notification
-                                            bridge listens with; None: as
-                                            ``LOCKABLE_DATABASE``
-LOCKABLE_LISTEN_NODES      ()               further PostgreSQL nodes to
-                                            listen on: dicts of libpq
-                                            parameters (or conninfo strings)
-                                            over the listen database's own
-=========================  ===============  ==================================
+================================  ===============  ==========================================
+setting                           default          meaning
+================================  ===============  ==========================================
+LOCKABLE_OWNER                    None             callable ``(user) -> str`` (or its dotted
+                                                   path) naming a user's lock owner; None:
+                                                   ``"user:<pk>"``
+LOCKABLE_TTL                      60 (seconds)     lease of a lock or place when none is
+                                                   given
+LOCKABLE_MAX_TTL                  600 (seconds)    the longest ttl a REST client may ask for
+                                                   (400 above it)
+LOCKABLE_LOCK_PERMISSION          None             callable ``(request, uid) -> bool`` (or
+                                                   its dotted path): may this request lock
+                                                   uid? None: any authenticated user
+LOCKABLE_DATABASE                 "default"        database alias of the REST view,
+                                                   ``Mutex``, ``writing_as``,
+                                                   ``lockable_sweep`` and the live editing
+                                                   consumer
+LOCKABLE_LISTEN_DATABASE          None             database alias whose connection parameters
+                                                   the notification bridge listens with;
+                                                   None: as ``LOCKABLE_DATABASE``
+LOCKABLE_LISTEN_NODES             ()               further PostgreSQL nodes to listen on:
+                                                   dicts of libpq parameters (or conninfo
+                                                   strings) over the listen database's own
+LOCKABLE_LOCK_TIMEOUT             2 (seconds)      the bound of every lockable call
+                                                   (``lock_timeout``): a lock that an open
+                                                   transaction holds makes the call raise
+                                                   ``LockTimeout`` after this long
+LOCKABLE_MAX_MESSAGE_BYTES        4096             the largest websocket message a live-
+                                                   editing socket takes (closed with 4413
+                                                   above it)
+LOCKABLE_MAX_SOCKETS_PER_USER     10               live-editing sockets one owner may have
+                                                   open in one server process (4429 above
+                                                   it); None: no limit
+LOCKABLE_MAX_MESSAGES_PER_SECOND  5                messages per second a live-editing socket
+                                                   may send, in bursts of up to twice that
+                                                   (4429 above it); None: no limit
+LOCKABLE_MAX_UIDS_PER_USER        20               uids one owner may hold or wait for at
+                                                   once, asked through the REST view or live
+                                                   editing (429, or an error message); None:
+                                                   no limit
+LOCKABLE_CLOSE_ON_LOGOUT          True             on ``user_logged_out``, close the live-
+                                                   editing sockets of that session, on every
+                                                   server
+================================  ===============  ==========================================
 """
 from datetime import timedelta
 from typing import Any, Callable, Dict, Optional, Tuple, Union
@@ -50,6 +67,12 @@ DEFAULTS = {
     "DATABASE": "default",
     "LISTEN_DATABASE": None,
     "LISTEN_NODES": (),
+    "LOCK_TIMEOUT": timedelta(seconds=2),
+    "MAX_MESSAGE_BYTES": 4096,
+    "MAX_SOCKETS_PER_USER": 10,
+    "MAX_MESSAGES_PER_SECOND": 5,
+    "MAX_UIDS_PER_USER": 20,
+    "CLOSE_ON_LOGOUT": True,
 }
 
 
@@ -96,6 +119,15 @@ class LockableSettings:
             raise ImproperlyConfigured(f"LOCKABLE_{name} must be positive, not {value!r}")
         return value
 
+    def _limit(self, name: str, *, optional: bool) -> Optional[Union[int, float]]:
+        value = self._raw(name)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+            allowed = "a positive number, or None for no limit" if optional else "a positive number"
+            raise ImproperlyConfigured(f"LOCKABLE_{name} must be {allowed}, not {value!r}")
+        return value
+
     @property
     def OWNER(self) -> Optional[Callable[[Any], str]]:
         """The callable that names a user's owner, or None for ``user:<pk>``."""
@@ -133,6 +165,41 @@ class LockableSettings:
         if not isinstance(value, str):
             raise ImproperlyConfigured(f"LOCKABLE_LISTEN_DATABASE must be a database alias, not {value!r}")
         return value
+
+    @property
+    def LOCK_TIMEOUT(self) -> timedelta:
+        """The bound of every lockable call (``lock_timeout``)."""
+        return self._duration("LOCK_TIMEOUT")
+
+    @property
+    def MAX_MESSAGE_BYTES(self) -> int:
+        """The largest websocket message a live-editing socket takes, in bytes."""
+        value = self._limit("MAX_MESSAGE_BYTES", optional=False)
+        assert value is not None
+        return int(value)
+
+    @property
+    def MAX_SOCKETS_PER_USER(self) -> Optional[int]:
+        """Live-editing sockets one owner may have open in one process, or None."""
+        value = self._limit("MAX_SOCKETS_PER_USER", optional=True)
+        return None if value is None else int(value)
+
+    @property
+    def MAX_MESSAGES_PER_SECOND(self) -> Optional[float]:
+        """Messages per second a live-editing socket may send, or None."""
+        value = self._limit("MAX_MESSAGES_PER_SECOND", optional=True)
+        return None if value is None else float(value)
+
+    @property
+    def MAX_UIDS_PER_USER(self) -> Optional[int]:
+        """Uids one owner may hold or wait for at once, or None."""
+        value = self._limit("MAX_UIDS_PER_USER", optional=True)
+        return None if value is None else int(value)
+
+    @property
+    def CLOSE_ON_LOGOUT(self) -> bool:
+        """Whether a logout closes that session's live-editing sockets."""
+        return bool(self._raw("CLOSE_ON_LOGOUT"))
 
     @property
     def LISTEN_NODES(self) -> Tuple[Dict[str, Any], ...]:

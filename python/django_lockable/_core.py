@@ -10,8 +10,11 @@ Terms, as in the extension's README:
   lasts ``ttl`` from the call that took or renewed it.
 - *token*: the fencing token of a grant, larger than every earlier one.
 
-The functions here read no settings: they are the SQL functions with
-Python types.  ``Mutex``, the models and the REST view add the defaults.
+The functions here are the SQL functions with Python types, and read one
+setting only: ``LOCKABLE_LOCK_TIMEOUT``, the bound of every call (see
+``_db.call``): a row or table lock that an open transaction holds makes a
+call raise ``LockTimeout`` after that long, never hang.  ``Mutex``, the
+models and the REST view add the other defaults.
 
 Each call has an async twin for async views and consumers, named as
 Django's own are (``aget`` for ``get``): ``aacquire``, ``arelease``,
@@ -33,7 +36,9 @@ from django.db import NotSupportedError, OperationalError, connections, transact
 
 from . import _db
 from ._conf import Seconds, as_timedelta, lockable_settings
-from ._db import Using
+from ._db import LockTimeout, Using
+
+__all__ = ["LockTimeout"]  # defined with the calls it bounds, in _db
 
 # The longest uid or owner the extension takes, in bytes.
 MAX_NAME_BYTES = 512
@@ -236,7 +241,10 @@ def acquire(
     ttl or wait of another type, and ``django.db.DataError`` (the driver's
     own on a connection of your own) with SQLSTATE 22023 for an empty or
     over-long uid or owner, a ttl that is not positive or exceeds
-    ``lockable.max_ttl``, or a negative wait, 22004 for a None uid or owner.
+    ``lockable.max_ttl``, or a negative wait, 22004 for a None uid or owner;
+    ``LockTimeout`` when an open transaction holds the uid's lock row for
+    longer than ``LOCKABLE_LOCK_TIMEOUT`` (a ``wait`` waits for it until its
+    end instead, and returns the holder).
     """
     ttl = as_timedelta(ttl, "ttl")
     wait = _wait(wait)
@@ -251,43 +259,32 @@ def acquire(
         sql, params = _ACQUIRE_QUEUE_SQL, [uid, owner, ttl, wait, True]
     else:
         sql, params = _ACQUIRE_SQL, [uid, owner, ttl, wait]
-    with _db.cursor(using) as cur:
-        cur.execute(sql, params)
-        row = _db.fetch_dict(cur)
-    assert row is not None, "lock_acquire returns one row"
-    return LockStatus.from_row(row)
+    return LockStatus.from_row(_db.call_one(using, sql, params, lockable_settings.LOCK_TIMEOUT))
 
 
 def release(uid: str, owner: str, using: Using = "default") -> bool:
     """Release owner's lock on uid (and, from 1.2, owner's place in its line).
 
     Returns True if owner held a live lock (or a live place) and gave it up,
-    False otherwise; never raises for a lock owner does not hold.
+    False otherwise; never raises for a lock owner does not hold.  Raises
+    ``LockTimeout`` as ``acquire`` does.
     """
-    with _db.cursor(using) as cur:
-        cur.execute(_RELEASE_SQL, [uid, owner])
-        return cur.fetchone()[0]
+    return _db.call_value(using, _RELEASE_SQL, [uid, owner], lockable_settings.LOCK_TIMEOUT)
 
 
 def release_all(owner: str, using: Using = "default") -> int:
     """Release every live lock of owner (and, from 1.2, every place); return how many."""
-    with _db.cursor(using) as cur:
-        cur.execute(_RELEASE_ALL_SQL, [owner])
-        return cur.fetchone()[0]
+    return _db.call_value(using, _RELEASE_ALL_SQL, [owner], lockable_settings.LOCK_TIMEOUT)
 
 
 def owner_of(uid: str, using: Using = "default") -> Optional[str]:
     """Return the live holder of uid, or None if nobody holds it now."""
-    with _db.cursor(using) as cur:
-        cur.execute(_OWNER_SQL, [uid])
-        return cur.fetchone()[0]
+    return _db.call_value(using, _OWNER_SQL, [uid], lockable_settings.LOCK_TIMEOUT)
 
 
 def verify(uid: str, owner: str, token: int, using: Using = "default") -> bool:
     """Return True if exactly this grant (owner and fencing token) of uid is live."""
-    with _db.cursor(using) as cur:
-        cur.execute(_VERIFY_SQL, [uid, owner, token])
-        return cur.fetchone()[0]
+    return _db.call_value(using, _VERIFY_SQL, [uid, owner, token], lockable_settings.LOCK_TIMEOUT)
 
 
 async def aacquire(
@@ -329,22 +326,14 @@ async def averify(uid: str, owner: str, token: int, using: Using = "default") ->
 def peek(uid: str, using: Using = "default") -> Optional[LockStatus]:
     """Return the live lock on uid as a ``LockStatus`` (``granted`` true: it is
     granted to ``owner``), or None if nobody holds it.  Changes nothing."""
-    with _db.cursor(using) as cur:
-        cur.execute(_PEEK_SQL, [uid])
-        row = _db.fetch_dict(cur)
-    return None if row is None else LockStatus.from_row(row, granted=True)
+    rows = _db.call(using, _PEEK_SQL, [uid], lockable_settings.LOCK_TIMEOUT, key="uid")
+    return LockStatus.from_row(rows[0], granted=True) if rows else None
 
 
 def peek_many(uids: Iterable[str], using: Using = "default") -> Dict[str, LockStatus]:
     """Return the live locks among uids, as ``peek`` would, by uid; one query."""
-    with _db.cursor(using) as cur:
-        cur.execute(_PEEK_MANY_SQL, [list(uids)])
-        found: Dict[str, LockStatus] = {}
-        while True:
-            row = _db.fetch_dict(cur)
-            if row is None:
-                return found
-            found[row["uid"]] = LockStatus.from_row(row, granted=True)
+    rows = _db.call(using, _PEEK_MANY_SQL, [list(uids)], lockable_settings.LOCK_TIMEOUT, key="uid")
+    return {row["uid"]: LockStatus.from_row(row, granted=True) for row in rows}
 
 
 def break_lock(uid: str, using: Using = "default") -> bool:
@@ -353,9 +342,7 @@ def break_lock(uid: str, using: Using = "default") -> bool:
     Needs EXECUTE on ``lockable.lock_break(text)`` (not granted to PUBLIC);
     without it the database raises ``ProgrammingError`` (42501).
     """
-    with _db.cursor(using) as cur:
-        cur.execute(_BREAK_SQL, [uid])
-        return cur.fetchone()[0]
+    return _db.call_value(using, _BREAK_SQL, [uid], lockable_settings.LOCK_TIMEOUT)
 
 
 def can_break_locks(using: Using = "default") -> bool:
@@ -371,9 +358,8 @@ def sweep(older_than: Seconds = timedelta(0), using: Using = "default") -> int:
     Needs EXECUTE on ``lockable.lock_sweep(interval)``; without it the
     database raises ``ProgrammingError`` (42501).
     """
-    with _db.cursor(using) as cur:
-        cur.execute(_SWEEP_SQL, [as_timedelta(older_than, "older_than")])
-        return cur.fetchone()[0]
+    return _db.call_value(using, _SWEEP_SQL, [as_timedelta(older_than, "older_than")],
+                          lockable_settings.LOCK_TIMEOUT)
 
 
 def _token(token: Any) -> str:

@@ -10,12 +10,32 @@ What the installed extension can do is detected once per Django connection
 that needs it for a connection of your own.  The waiting line (lockable
 1.2, issue 9) is judged by ``lockable.lock_status`` having ``waiters``, not
 by the version number.
+
+Every call of a lockable function or view is *bounded* (``call``): it runs
+under ``lock_timeout``, so that a row or table lock that an open
+transaction holds (a session that took a lock in a transaction it never
+ends, say) makes the call fail with ``LockTimeout`` after that long, rather
+than hold its thread for ever.  The bound is set and put back in the same
+statement, so it costs no round trip and outlives the call in no
+transaction::
+
+    SELECT c.*, set_config('lock_timeout', b.previous, true)
+      FROM (SELECT previous, set_config('lock_timeout', <bound>, true)) AS b
+     CROSS JOIN LATERAL (<the call> WHERE <b's row exists>) AS c
+
+The call is the inner side of a nested loop over ``b`` (it refers to it),
+so it runs after the bound is set; the outer target list puts the
+session's value back after each row.  In autocommit the statement is a
+transaction of its own anyway.  If the call fails, its transaction (or
+savepoint) is rolled back, and ``set_config``'s local value with it.
 """
+import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Union
+from datetime import timedelta
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import OperationalError, connections
 
 # A Django database alias, or a psycopg2 / psycopg 3 connection.
 Using = Union[str, Any]
@@ -37,6 +57,17 @@ SELECT e.extversion,
 # The attribute of a Django connection wrapper that caches its features.
 _CACHE_ATTRIBUTE = "_lockable_features"
 
+# A lockable call (any SELECT) under lock_timeout; see the module's docstring.
+# The first parameter is the bound; the call's own follow.  The inner
+# subquery refers to b, so it is evaluated after b, once per row of b (one).
+_BOUNDED_SQL = (
+    "SELECT c.*, pg_catalog.set_config('lock_timeout', b.previous, true) AS lockable_lock_timeout"
+    "  FROM (SELECT p.previous, pg_catalog.set_config('lock_timeout', %s, true) AS bound"
+    "          FROM (SELECT pg_catalog.current_setting('lock_timeout') AS previous OFFSET 0) AS p"
+    "        OFFSET 0) AS b"
+    " {join} LATERAL (SELECT q.* FROM ({call}) AS q WHERE b.bound IS NOT NULL OFFSET 0) AS c{on}"
+)
+
 
 @dataclass(frozen=True)
 class Features:
@@ -47,6 +78,70 @@ class Features:
     queue: bool
     """True with the waiting line: ``lock_status`` has ``waiters`` and
     ``position``, and ``lock_acquire`` takes ``queue``."""
+
+
+class LockTimeout(OperationalError):
+    """A lockable call waited ``LOCKABLE_LOCK_TIMEOUT`` for a row or table
+    lock that another transaction holds, and gave up (SQLSTATE 55P03 from
+    ``lock_timeout``): nothing was changed.  Try again later.
+
+    An ``OperationalError``, for Django's connections and for connections of
+    one's own alike (the driver's error is its ``__cause__``).  The REST view
+    answers 503 with ``Retry-After``, the live-editing consumer closes with
+    4503 ("try again later"), and the DRF ``exception_handler`` turns it into
+    503 wherever it comes from.
+    """
+
+    def __init__(self, message: str, *, lock_timeout: timedelta):
+        super().__init__(message)
+        self.lock_timeout = lock_timeout
+
+
+def lock_timeout_setting(value: timedelta) -> str:
+    """``lock_timeout``'s text for a bound: whole milliseconds, at least 1."""
+    return f"{max(1, math.ceil(value.total_seconds() * 1000))}ms"
+
+
+def call(using: Using, sql: str, params: Sequence[Any], lock_timeout: timedelta, *,
+         key: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Run one lockable call (a SELECT) bounded by ``lock_timeout``; return
+    its rows as dicts by column name.
+
+    ``key`` names a column that is never NULL in a row of the call, for a
+    call that may return no row: the bound is then put back by a LEFT JOIN's
+    row of NULLs, which is not returned.  Raises ``LockTimeout`` when the
+    call waited ``lock_timeout`` for a lock, and whatever else the driver
+    raises.
+    """
+    join, on = ("LEFT JOIN", " ON true") if key is not None else ("CROSS JOIN", "")
+    bounded = _BOUNDED_SQL.format(join=join, on=on, call=sql)
+    with cursor(using) as cur:
+        try:
+            cur.execute(bounded, [lock_timeout_setting(lock_timeout), *params])
+        except Exception as exc:  # Django's OperationalError, or the driver's own
+            if sqlstate(exc) != "55P03":
+                raise
+            raise LockTimeout(
+                f"a lockable call waited {lock_timeout.total_seconds():g} s for a lock that another "
+                "transaction holds, and gave up (lock_timeout, LOCKABLE_LOCK_TIMEOUT): try again later",
+                lock_timeout=lock_timeout) from driver_error(exc)
+        names: Sequence[str] = [column[0] for column in cur.description][:-1]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    if key is not None:
+        rows = [row for row in rows if row[key] is not None]
+    return rows
+
+
+def call_one(using: Using, sql: str, params: Sequence[Any], lock_timeout: timedelta) -> Dict[str, Any]:
+    """``call`` for a call that returns exactly one row: that row."""
+    (row,) = call(using, sql, params, lock_timeout)
+    return row
+
+
+def call_value(using: Using, sql: str, params: Sequence[Any], lock_timeout: timedelta) -> Any:
+    """``call`` for a call that returns one row of one column: its value."""
+    (value,) = call_one(using, sql, params, lock_timeout).values()
+    return value
 
 
 def cursor(using: Using) -> Any:

@@ -12,21 +12,24 @@ query per page for all rows), the change form shows them read-only, and
 staff with the model's change permission get the action "Break the locks
 of the selected rows".  Breaking needs EXECUTE on
 ``lockable.lock_break(text)`` for the database role, which PUBLIC does not
-have; without it the action changes nothing and says so.
+have (from lockable 1.4 the role ``lockable_admin`` has it); without it the
+action changes nothing and says so.
 """
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth import get_user_model
-from django.db import router
+from django.db import router, transaction
 
 from . import _core
 from ._core import LockStatus
 
+BUSY = "The locks could not be broken now (an open transaction holds a lock row): try again."
 NO_BREAK_PRIVILEGE = (
     "You cannot break locks: the database role of this site lacks EXECUTE on "
     "lockable.lock_break(text). A database administrator can grant it with "
+    "GRANT lockable_admin TO <role> (lockable 1.4), or with "
     "GRANT EXECUTE ON FUNCTION lockable.lock_break(text) TO <role>."
 )
 
@@ -115,7 +118,14 @@ class LockableAdmin(_AdminBase):
             self.message_user(request, NO_BREAK_PRIVILEGE, messages.ERROR)
             return
         objs = list(queryset)
-        broken = sum(_core.break_lock(obj.lock_uid, using=using) for obj in objs)
+        try:
+            # One savepoint: a timeout breaks none of them, and leaves the
+            # request's transaction (ATOMIC_REQUESTS) usable.
+            with transaction.atomic(using=using):
+                broken = sum(_core.break_lock(obj.lock_uid, using=using) for obj in objs)
+        except _core.LockTimeout:
+            self.message_user(request, BUSY, messages.ERROR)
+            return
         self.message_user(
             request,
             f"Broke {broken} lock(s); {len(objs) - broken} of the {len(objs)} selected rows had none.",

@@ -18,6 +18,9 @@ POST ?queue=1         joins the line (501 on a lockable without it)
 DELETE        204     always: releases the lock, or leaves the line
 POST, DELETE  400     ``{"detail"}`` or ``{"ttl": [...]}``: bad uid or ttl
 POST          403     ``LOCKABLE_LOCK_PERMISSION`` refused the uid
+POST, DELETE  503     ``{"detail"}``, ``Retry-After``: the call timed out
+                      (``LockTimeout``: an open transaction holds the uid's
+                      lock row); nothing changed, try again
 any           401/403 anonymous, as DRF's authentication settings say
 ============  ======  ==========================================================
 
@@ -31,8 +34,9 @@ drf-spectacular; see ``django_lockable.schema``).
 "django_lockable.drf.exception_handler"``) maps SQLSTATE 40001 (and
 ``StaleVersion``) to 409 ``{"detail", "current_version"}``, SQLSTATE 55P03
 to 423 ``{"detail", "owner", "user_id", "expires_at"}``, and
-``ResourceLocked`` to the endpoint's 423 body; every other exception is left
-to DRF's own handler.
+``ResourceLocked`` to the endpoint's 423 body, and ``LockTimeout`` to 503
+``{"detail"}`` with ``Retry-After``; every other exception is left to DRF's
+own handler.
 """
 import math
 import re
@@ -52,12 +56,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import _core, _db
 from ._conf import lockable_settings
-from ._core import LockStatus, QueueNotSupported, ResourceLocked, StaleVersion
+from ._core import LockStatus, LockTimeout, QueueNotSupported, ResourceLocked, StaleVersion
 from .schema import LockSchema
 
 LOCKED_MESSAGE = ResourceLocked.message
 STALE_DETAIL = "This record was changed by someone else since you read it: reload it and try again."
 ROW_LOCKED_DETAIL = "This record is locked: only the holder of its lock may change it now."
+BUSY_DETAIL = "The lock service is busy: nothing was changed, try again in a moment."
+RETRY_AFTER = "1"
 
 _datetime_field = serializers.DateTimeField()
 
@@ -157,6 +163,12 @@ class LockPermission(BasePermission):
 NUL_IN_UID = "lock uid cannot contain NUL (0x00) characters"
 
 
+def busy_response() -> Response:
+    """503 for a ``LockTimeout``: nothing changed, try again (``Retry-After``)."""
+    return Response({"detail": BUSY_DETAIL}, status=http.HTTP_503_SERVICE_UNAVAILABLE,
+                    headers={"Retry-After": RETRY_AFTER})
+
+
 def _bad_input(exc: DatabaseError) -> Response:
     diag = _db.diagnostics(exc)
     primary = getattr(diag, "message_primary", None) or str(exc)
@@ -199,6 +211,8 @@ class LockView(APIView):
             raise QueueUnavailable() from exc
         except DataError as exc:
             return _bad_input(exc)
+        except LockTimeout:
+            return busy_response()
         if status.granted:
             return Response(granted_body(status), status=http.HTTP_200_OK)
         return Response(locked_body(status), status=http.HTTP_423_LOCKED)
@@ -214,6 +228,8 @@ class LockView(APIView):
                 _core.release(uid, _core.owner_for(request.user), using=using)
         except DataError as exc:
             return _bad_input(exc)
+        except LockTimeout:
+            return busy_response()
         return Response(status=http.HTTP_204_NO_CONTENT)
 
 
@@ -356,8 +372,11 @@ def exception_handler(exc: Exception, context: Dict[str, Any]) -> Optional[Respo
     - SQLSTATE 55P03 (``enforce_lock``): 423 ``{"detail", "owner",
       "user_id", "expires_at"}`` of the lock's holder (None when unknown).
     - ``ResourceLocked``: 423 with the lock endpoint's body.
+    - ``LockTimeout`` (a lockable call that waited ``LOCKABLE_LOCK_TIMEOUT``
+      for a lock row an open transaction holds): 503 ``{"detail"}`` with
+      ``Retry-After``.
 
-    For 409 and 55P03's 423 it marks the request's transaction for
+    For 409, 55P03's 423 and 503 it marks the request's transaction for
     rollback, as DRF does for its errors (the transaction cannot commit
     after a database error anyway).  ``ResourceLocked`` is not a database
     error and is not rolled back: a refused acquire wrote nothing, except,
@@ -366,6 +385,9 @@ def exception_handler(exc: Exception, context: Dict[str, Any]) -> Optional[Respo
     """
     if isinstance(exc, ResourceLocked):
         return Response(locked_body(exc.status), status=http.HTTP_423_LOCKED)
+    if isinstance(exc, LockTimeout):
+        set_rollback()
+        return busy_response()
     if isinstance(exc, StaleVersion):
         set_rollback()
         return Response({"detail": STALE_DETAIL, "current_version": exc.current_version},

@@ -188,9 +188,8 @@ class Look:
 def look(uid: str, owner: str, using: _db.Using = "default") -> Look:
     """Read uid's live holder and line from ``lockable.active_locks`` and
     ``lockable.lock_queue`` (one query, no writes)."""
-    with _db.cursor(using) as cur:
-        cur.execute(_LOOK_SQL, [owner, uid])
-        return Look(*cur.fetchone())
+    row = _db.call_one(using, _LOOK_SQL, [owner, uid], lockable_settings.LOCK_TIMEOUT)
+    return Look(*row.values())
 
 
 def state_of(status: LockStatus, *, holding: bool) -> str:

@@ -21,8 +21,10 @@ view                   responses
 =====================  =======================================================
 lock endpoint POST     200 granted, 400 bad input, 403 refused by
                        ``LOCKABLE_LOCK_PERMISSION``, 423 held by another,
-                       501 ``queue`` without the waiting line
-lock endpoint DELETE   204, 400
+                       429 ``LOCKABLE_MAX_UIDS_PER_USER`` reached, 501
+                       ``queue`` without the waiting line, 503 busy
+                       (``LockTimeout``)
+lock endpoint DELETE   204, 400, 503
 PUT, PATCH             the view's own, 400 (``version`` missing, a bad
                        ``Lockable-Token``), 409 stale version (with a
                        ``VersionedModelSerializer``), 423 another holds the
@@ -89,7 +91,7 @@ class StaleVersionSerializer(serializers.Serializer):  # type: ignore[type-arg,u
 
 
 class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
-    """An error with a ``detail`` (400, 403, 501)."""
+    """An error with a ``detail`` (400, 403, 429, 501, 503)."""
 
     detail = serializers.CharField()
 
@@ -112,11 +114,16 @@ LOCK_ENDPOINT: Dict[str, List[Response]] = {
         ("400", None, "A bad ttl or queue, or a uid the database refuses."),
         ("403", DetailSerializer, "Anonymous, or LOCKABLE_LOCK_PERMISSION refused the uid."),
         ("423", LockRefusedSerializer, "Another owner holds the lock (with ?queue=1: or is ahead in line)."),
+        ("429", DetailSerializer, "The caller holds or waits for LOCKABLE_MAX_UIDS_PER_USER other uids."),
         ("501", DetailSerializer, "queue asked of a lockable without the waiting line."),
+        ("503", DetailSerializer, "Busy: an open transaction holds the uid's lock row; nothing changed, "
+                                  "try again (Retry-After)."),
     ],
     "DELETE": [
         ("204", None, "Released, or the caller left the line (also when it held nothing)."),
         ("400", None, "A uid the database refuses."),
+        ("503", DetailSerializer, "Busy: an open transaction holds the uid's lock row; nothing changed, "
+                                  "try again (Retry-After)."),
     ],
 }
 

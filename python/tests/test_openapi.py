@@ -36,13 +36,13 @@ def body_properties(schema, response):
 
 def check(schema):
     lock = schema["paths"][LOCK]
-    assert set(lock["post"]["responses"]) == {"200", "400", "403", "423", "501"}
+    assert set(lock["post"]["responses"]) == {"200", "400", "403", "423", "429", "501", "503"}
     assert body_properties(schema, lock["post"]["responses"]["200"]) == {
         "uid", "owner", "user_id", "token", "acquired_at", "expires_at", "waiters"}
     assert body_properties(schema, lock["post"]["responses"]["423"]) == {
         "message", "owner", "user_id", "expires_at", "waiters", "position"}
     assert "queue" in {p["name"] for p in lock["post"]["parameters"] if p["in"] == "query"}
-    assert set(lock["delete"]["responses"]) == {"204", "400"}
+    assert set(lock["delete"]["responses"]) == {"204", "400", "503"}
 
     document = schema["paths"][DOCUMENT]
     for method in ("put", "patch"):
