@@ -14,7 +14,10 @@ The functions here are the SQL functions with Python types, and read one
 setting only: ``LOCKABLE_LOCK_TIMEOUT``, the bound of every call (see
 ``_db.call``): a row or table lock that an open transaction holds makes a
 call raise ``LockTimeout`` after that long, never hang.  ``Mutex``, the
-models and the REST view add the other defaults.
+models and the REST view add the other defaults.  ``too_many_uids`` is the
+policy of ``LOCKABLE_MAX_UIDS_PER_USER``, which the REST view and live
+editing apply to what a client asks (``Mutex`` and the models do not: the
+application decides there).
 
 Each call has an async twin for async views and consumers, named as
 Django's own are (``aget`` for ``get``): ``aacquire``, ``arelease``,
@@ -57,6 +60,18 @@ _BREAK_SQL = "SELECT lockable.lock_break(uid => %s)"
 _SWEEP_SQL = "SELECT lockable.lock_sweep(older_than => %s)"
 _PEEK_SQL = "SELECT * FROM lockable.active_locks AS a WHERE a.uid = %s"
 _PEEK_MANY_SQL = "SELECT * FROM lockable.active_locks AS a WHERE a.uid = ANY (%s)"
+# How many uids besides one an owner holds a live lock on, or a live place
+# in the line of (lockable 1.2; the first without the line).
+_UIDS_HELD_SQL = (
+    "SELECT pg_catalog.count(*)::integer AS held FROM ("
+    "  SELECT a.uid FROM lockable.active_locks AS a WHERE a.owner = %s"
+    "  UNION SELECT q.uid FROM lockable.lock_queue AS q WHERE q.owner = %s) AS h"
+    " WHERE h.uid <> %s"
+)
+_UIDS_HELD_WITHOUT_LINE_SQL = (
+    "SELECT pg_catalog.count(*)::integer AS held FROM lockable.active_locks AS a"
+    " WHERE a.owner = %s AND a.uid <> %s"
+)
 _CAN_BREAK_SQL = (
     "SELECT pg_catalog.has_function_privilege('lockable.lock_break(text)', 'EXECUTE')"
 )
@@ -334,6 +349,31 @@ def peek_many(uids: Iterable[str], using: Using = "default") -> Dict[str, LockSt
     """Return the live locks among uids, as ``peek`` would, by uid; one query."""
     rows = _db.call(using, _PEEK_MANY_SQL, [list(uids)], lockable_settings.LOCK_TIMEOUT, key="uid")
     return {row["uid"]: LockStatus.from_row(row, granted=True) for row in rows}
+
+
+def uids_held_besides(owner: str, uid: str, using: Using = "default") -> int:
+    """How many uids other than uid owner holds a live lock on or waits for
+    (a live place in their line); for ``LOCKABLE_MAX_UIDS_PER_USER``."""
+    if _db.features(using).queue:
+        sql, params = _UIDS_HELD_SQL, [owner, owner, uid]
+    else:
+        sql, params = _UIDS_HELD_WITHOUT_LINE_SQL, [owner, uid]
+    return _db.call_value(using, sql, params, lockable_settings.LOCK_TIMEOUT)
+
+
+def too_many_uids(owner: str, uid: str, using: Using = "default") -> Optional[str]:
+    """Why owner may not take one more uid (``LOCKABLE_MAX_UIDS_PER_USER``), or
+    None: the text of the refusal when owner holds or waits for that many
+    other uids already.  The uid itself is not counted, so a renewal is never
+    refused.  One query; concurrent calls may let an owner one over."""
+    limit = lockable_settings.MAX_UIDS_PER_USER
+    if limit is None:
+        return None
+    held = uids_held_besides(owner, uid, using=using)
+    if held < limit:
+        return None
+    return (f"you hold or wait for {held} other locks, and one may hold or wait for {limit} at once "
+            "(LOCKABLE_MAX_UIDS_PER_USER): give one up first")
 
 
 def break_lock(uid: str, using: Using = "default") -> bool:

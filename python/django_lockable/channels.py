@@ -31,14 +31,21 @@ Client messages: ``{"action": "lock", "uid": ...}`` joins (an acquire with
 on (the connection stays open).
 
 Close codes (``django_lockable.live.CLOSE_CODES``; 4xxx, which every ASGI
-server sends): 4401 for an anonymous socket; 4503 ("try again later") when
-the database cannot be reached, with nothing given up, so that the client
-reconnects and joins again; 4500 when ``LOCKABLE_OWNER`` names no owner.
+server sends): 4401 for an anonymous socket, and for one whose session
+logged out; 4413 for a message over ``LOCKABLE_MAX_MESSAGE_BYTES``; 4429
+for a socket over ``LOCKABLE_MAX_MESSAGES_PER_SECOND`` or beyond
+``LOCKABLE_MAX_SOCKETS_PER_USER``; 4500 when ``LOCKABLE_OWNER`` names no
+owner, or the consumer failed on a message; 4503 ("try again later") when
+the database cannot be reached or a call timed out, with nothing given up,
+so that the client reconnects and joins again.  Whatever ends a socket
+(those closes, the client's, a failure of the consumer) releases its lock
+or leaves the line, but 4503.
 
 The consumer is the socket only; what it does is
 ``django_lockable.live.LockSession``.  No channel layer is needed: lock
 events come from PostgreSQL through ``django_lockable.notifications``.
 """
+import asyncio
 import io
 import json
 import logging
@@ -55,8 +62,20 @@ from django.core.handlers.asgi import ASGIRequest
 from django.utils.http import is_same_domain
 
 from . import _core
-from ._conf import Seconds, as_timedelta
-from .live import CLOSE_SERVER_ERROR, CLOSE_UNAUTHENTICATED, LockSession, SocketRequest, error_message
+from ._conf import Seconds, as_timedelta, lockable_settings
+from .live import (
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_SERVER_ERROR,
+    CLOSE_TOO_MANY_REQUESTS,
+    CLOSE_UNAUTHENTICATED,
+    LockSession,
+    RateLimit,
+    SocketRequest,
+    error_message,
+    login_key_of,
+    message_too_big,
+    too_many_sockets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +167,22 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
         if ttl is not None:
             self.ttl = as_timedelta(ttl, "ttl")
         self.session: Optional[LockSession] = None
+        self.rate: Optional[RateLimit] = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The consumer's life: whatever ends it (a close, a failure, a
+        cancellation by the server) ends its session, which releases."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.session is not None and not self.session.ended:
+                # Shielded: a second cancellation does not stop the release.
+                await asyncio.shield(self.session.end())
 
     async def connect(self) -> None:
-        """Accept; close at once with 4401 for an anonymous user (accepting
-        first, so that the browser sees the code)."""
+        """Accept; close at once with 4401 for an anonymous user and 4429 for
+        a user with ``LOCKABLE_MAX_SOCKETS_PER_USER`` sockets open in this
+        process (accepting first, so that the browser sees the code)."""
         await self.accept()
         user = self.scope.get("user")
         if user is None or not getattr(user, "is_authenticated", False):
@@ -163,14 +194,33 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("LOCKABLE_OWNER gave no owner for user %r", getattr(user, "pk", None))
             await self.close(code=CLOSE_SERVER_ERROR)
             return
-        self.session = LockSession(owner, send=self.send_json, close=self._close,
-                                   ttl=self.ttl, request=SocketRequest(user=user, scope=self.scope))
+        if too_many_sockets(owner):
+            logger.info("%s has LOCKABLE_MAX_SOCKETS_PER_USER sockets open: closing another with %d",
+                        owner, CLOSE_TOO_MANY_REQUESTS)
+            await self.close(code=CLOSE_TOO_MANY_REQUESTS)
+            return
+        rate = lockable_settings.MAX_MESSAGES_PER_SECOND
+        self.rate = None if rate is None else RateLimit(rate)
+        self.session = LockSession(owner, send=self.send_json, close=self._close, ttl=self.ttl,
+                                   request=SocketRequest(user=user, scope=self.scope),
+                                   login=login_key_of(self.scope))
 
     async def receive(self, text_data: Optional[str] = None, bytes_data: Optional[bytes] = None,
                       **kwargs: Any) -> None:
-        """Decode one frame and hand it to the session; a frame that is not
-        JSON text gets an error message."""
-        if self.session is None:
+        """Check one frame against the limits, decode it and hand it to the
+        session.  A frame over ``LOCKABLE_MAX_MESSAGE_BYTES`` closes the socket
+        with 4413, one over the rate with 4429 (both release); a frame that is
+        not JSON text, or nested too deeply to decode, gets an error message.
+        If the session fails on it, the socket is closed with 4500 and
+        released."""
+        session = self.session
+        if session is None or session.ended:
+            return
+        if self.rate is not None and not self.rate.allow():
+            await session.close_and_end(CLOSE_TOO_MANY_REQUESTS, "over LOCKABLE_MAX_MESSAGES_PER_SECOND")
+            return
+        if message_too_big(text_data, bytes_data, lockable_settings.MAX_MESSAGE_BYTES):
+            await session.close_and_end(CLOSE_MESSAGE_TOO_BIG, "a message over LOCKABLE_MAX_MESSAGE_BYTES")
             return
         if text_data is None:
             await self.send_json(error_message("malformed frame: send JSON text, not binary"))
@@ -180,7 +230,14 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             await self.send_json(error_message("malformed frame: not JSON"))
             return
-        await self.session.handle(content)
+        except RecursionError:
+            await self.send_json(error_message("malformed frame: nested too deeply"))
+            return
+        try:
+            await session.handle(content)
+        except Exception:
+            logger.exception("lock session of %s on %r: failed on a message", session.owner, session.uid)
+            await session.close_and_end(CLOSE_SERVER_ERROR, "the consumer failed on a message")
 
     async def disconnect(self, code: int) -> None:
         """Release the lock or leave the line (see ``LockSession.end``)."""

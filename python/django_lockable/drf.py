@@ -18,6 +18,8 @@ POST ?queue=1         joins the line (501 on a lockable without it)
 DELETE        204     always: releases the lock, or leaves the line
 POST, DELETE  400     ``{"detail"}`` or ``{"ttl": [...]}``: bad uid or ttl
 POST          403     ``LOCKABLE_LOCK_PERMISSION`` refused the uid
+POST          429     ``{"detail"}``: the user holds or waits for
+                      ``LOCKABLE_MAX_UIDS_PER_USER`` other uids already
 POST, DELETE  503     ``{"detail"}``, ``Retry-After``: the call timed out
                       (``LockTimeout``: an open transaction holds the uid's
                       lock row); nothing changed, try again
@@ -95,6 +97,14 @@ def locked_body(status: LockStatus) -> Dict[str, Any]:
         "waiters": status.waiters,
         "position": status.position,
     }
+
+
+class TooManyLocks(APIException):
+    """429: the user holds or waits for ``LOCKABLE_MAX_UIDS_PER_USER`` other uids."""
+
+    status_code = http.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "You hold or wait for too many locks: give one up first."
+    default_code = "too_many_locks"
 
 
 class QueueUnavailable(APIException):
@@ -198,11 +208,15 @@ class LockView(APIView):
         query = LockQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         using = lockable_settings.DATABASE
+        owner = _core.owner_for(request.user)
         try:
             with transaction.atomic(using=using):
+                refusal = _core.too_many_uids(owner, uid, using)
+                if refusal is not None:
+                    raise TooManyLocks(refusal[0].upper() + refusal[1:] + ".")
                 status = _core.acquire(
                     uid,
-                    _core.owner_for(request.user),
+                    owner,
                     ttl=body.validated_data.get("ttl", lockable_settings.TTL),
                     queue=query.validated_data["queue"],
                     using=using,

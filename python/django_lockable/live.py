@@ -26,10 +26,22 @@ The rules:
 - **A lost lock is not re-queued behind the client's back.**  A heartbeat of
   a holder renews the lock only (``queue`` false): if it was handed on, the
   client hears ``lost`` and must send ``lock`` to join the line again.
-- **The database unreachable** (a restart): the session gives nothing up
-  and has its socket closed with 4503, "try again later".  The client
-  reconnects and sends ``lock``, which renews the lock or place that
-  outlived the outage.
+- **The database unreachable** (a restart), or a call that timed out
+  (``LockTimeout``: an open transaction holds the uid's lock row): the
+  session gives nothing up and has its socket closed with 4503, "try again
+  later".  The client reconnects and sends ``lock``, which renews the lock
+  or place that outlived the outage.
+- **Hints are coalesced.**  The sessions of one uid in a process share one
+  ``UidHub``: a hint (or a timer, or a resync) asks the hub for a look, and
+  all that ask while a look is due or under way share the next one, at
+  most one per ``LOOK_GAP`` per uid; each session then decides for itself.
+  A flood of forged notifications costs one look per uid and moment.  The
+  hub also runs the sessions' calls on its uid one at a time, so that a
+  lock row held by an open transaction holds one worker thread, not all.
+- **Whatever ends a socket releases.**  A close, a crash of the consumer,
+  a limit (``LOCKABLE_MAX_MESSAGE_BYTES``, ``LOCKABLE_MAX_MESSAGES_PER_SECOND``,
+  ``LOCKABLE_MAX_SOCKETS_PER_USER``) or a logout: ``end()`` releases the
+  lock or leaves the line, unless the database was unreachable.
 
 Server messages: ``{"type": "status", "uid", "state", "owner", "user_id",
 "position", "waiters", "expires_at", "token"}`` with ``state`` one of
@@ -40,7 +52,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, Set, Tuple
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connections
@@ -61,16 +73,27 @@ ACTIONS = ("lock", "heartbeat", "unlock")
 # server sends (Daphne's autobahn refuses 1011 and 1013).  The same table is
 # in lockable.js (CLOSE_CODES) and in python/README.md ("Close codes"), and
 # a test keeps the three alike.
+# RFC 6455's own 1009 ("message too big") is one of the codes autobahn
+# refuses to send (it sends 1000 and 3000-4999 only), so 4413 stands for it.
 CLOSE_UNAUTHENTICATED = 4401
-"""Close code for an anonymous socket (as HTTP 401)."""
+"""Close code for an anonymous socket, and for a socket whose session logged
+out (as HTTP 401)."""
+CLOSE_MESSAGE_TOO_BIG = 4413
+"""Close code for a message over ``LOCKABLE_MAX_MESSAGE_BYTES`` (as HTTP 413;
+RFC 6455's 1009)."""
+CLOSE_TOO_MANY_REQUESTS = 4429
+"""Close code for a socket over ``LOCKABLE_MAX_MESSAGES_PER_SECOND``, or one
+of more than ``LOCKABLE_MAX_SOCKETS_PER_USER`` (as HTTP 429)."""
 CLOSE_SERVER_ERROR = 4500
-"""Close code for a server misconfiguration: ``LOCKABLE_OWNER`` named no
-owner for the user (as HTTP 500)."""
+"""Close code for a server misconfiguration (``LOCKABLE_OWNER`` named no
+owner for the user), or a message the server failed on (as HTTP 500)."""
 CLOSE_TRY_AGAIN_LATER = 4503
-"""Close code when the database cannot be reached: nothing was given up,
-reconnect later (as HTTP 503)."""
+"""Close code when the database cannot be reached, or a call timed out
+(``LockTimeout``): nothing was given up, reconnect later (as HTTP 503)."""
 CLOSE_CODES = {
     CLOSE_UNAUTHENTICATED: "unauthenticated",
+    CLOSE_MESSAGE_TOO_BIG: "message too big",
+    CLOSE_TOO_MANY_REQUESTS: "too many requests",
     CLOSE_SERVER_ERROR: "server error",
     CLOSE_TRY_AGAIN_LATER: "try again later",
 }
@@ -85,11 +108,15 @@ MIN_CONFIRM_TTL = timedelta(milliseconds=50)
 """A session confirms a hand-off with an acquire only while at least this
 much of its client's deadline is left; a client silent for longer gives the
 lock back."""
+LOOK_GAP = 0.05
+"""The shortest pause, in seconds, between two looks at one uid by the
+sessions of a process: the hints of one moment cost one look."""
 
-_LOOK_SQL = (
+# The live holder of a uid and its line, owners in order (one query).
+_LINE_SQL = (
     "SELECT a.owner, a.token, a.expires_at,"
-    "       (SELECT pg_catalog.count(*) FROM lockable.lock_queue AS q WHERE q.uid = u.uid)::integer,"
-    "       (SELECT q.position FROM lockable.lock_queue AS q WHERE q.uid = u.uid AND q.owner = %s)"
+    "       (SELECT pg_catalog.array_agg(q.owner ORDER BY q.position)"
+    "          FROM lockable.lock_queue AS q WHERE q.uid = u.uid) AS line"
     "  FROM (SELECT %s::text AS uid) AS u"
     "  LEFT JOIN lockable.active_locks AS a ON a.uid = u.uid"
 )
@@ -185,11 +212,34 @@ class Look:
     position: Optional[int]
 
 
-def look(uid: str, owner: str, using: _db.Using = "default") -> Look:
+@dataclass(frozen=True)
+class Line:
+    """What the database says about a uid, for everyone: the live holder
+    (None when nobody holds it live) and the owners of the live places, in
+    line order.  ``look_for(owner)`` is one owner's ``Look``."""
+
+    owner: Optional[str]
+    token: Optional[int]
+    expires_at: Optional[datetime]
+    owners: Tuple[str, ...] = ()
+
+    def look_for(self, owner: str) -> Look:
+        """The ``Look`` of owner: its position (1 = next), None without a place."""
+        position = self.owners.index(owner) + 1 if owner in self.owners else None
+        return Look(self.owner, self.token, self.expires_at, len(self.owners), position)
+
+
+def look_line(uid: str, using: _db.Using = "default") -> Line:
     """Read uid's live holder and line from ``lockable.active_locks`` and
     ``lockable.lock_queue`` (one query, no writes)."""
-    row = _db.call_one(using, _LOOK_SQL, [owner, uid], lockable_settings.LOCK_TIMEOUT)
-    return Look(*row.values())
+    row = _db.call_one(using, _LINE_SQL, [uid], lockable_settings.LOCK_TIMEOUT)
+    return Line(row["owner"], row["token"], row["expires_at"], tuple(row["line"] or ()))
+
+
+def look(uid: str, owner: str, using: _db.Using = "default") -> Look:
+    """Read uid's live holder and line, as owner sees them (one query, no
+    writes)."""
+    return look_line(uid, using).look_for(owner)
 
 
 def state_of(status: LockStatus, *, holding: bool) -> str:
@@ -335,11 +385,226 @@ def may_lock(request: SocketRequest, uid: str) -> bool:
     return True if allowed is None else bool(allowed(request, uid))
 
 
-# ---- the session ----
+# ---- limits ----
+
+
+class RateLimit:
+    """A token bucket: ``rate`` messages a second on average, in bursts of up
+    to twice that (at least one).  ``allow()`` takes a token, or says no."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, 2 * rate)
+        self.tokens = self.capacity
+        self._clock = clock
+        self._at = clock()
+
+    def allow(self) -> bool:
+        """True if one more message fits the rate now (and count it)."""
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def message_too_big(text_data: Optional[str], bytes_data: Optional[bytes], limit: int) -> bool:
+    """True if a frame is over ``limit`` bytes (text counted as UTF-8)."""
+    if bytes_data is not None:
+        return len(bytes_data) > limit
+    if text_data is None:
+        return False
+    # Each character is at least one byte: most frames are judged without
+    # encoding them.
+    return len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit
+
+
+# ---- logout ----
+
+LOGOUT_CHANNEL = "lockable_logout"
+"""The notification channel of logouts: each payload is a ``login_key``.
+The bridge listens on it beside ``lockable``."""
+LOGOUT_SQL = "SELECT pg_catalog.pg_notify(%s, %s)"
+
+
+def login_key(session_key: str) -> str:
+    """What names a login session in a logout notice: an HMAC of its session
+    key with the site's ``SECRET_KEY``, so that the notice names no session
+    key, and nobody without the secret can name a session (anyone may
+    ``NOTIFY``)."""
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac("django_lockable.live.logout", session_key, algorithm="sha256").hexdigest()
+
+
+def login_key_of(scope: Dict[str, Any]) -> Optional[str]:
+    """The ``login_key`` of the socket's session (``AuthMiddlewareStack``'s
+    ``scope["session"]``), or None when it has none."""
+    session = scope.get("session")
+    key = getattr(session, "session_key", None) if session is not None else None
+    return login_key(key) if isinstance(key, str) and key else None
+
+
+def close_sockets_on_logout(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    """The ``user_logged_out`` receiver (connected by the app config): tell
+    every server, through PostgreSQL (``NOTIFY lockable_logout``), to close
+    the live-editing sockets of the session that logs out, with 4401.
+
+    Sent in the request's transaction (a savepoint of it): the notice goes
+    out when the logout commits.  ``LOCKABLE_CLOSE_ON_LOGOUT = False`` turns
+    it off.  A database error is logged, never raised: the logout goes on.
+    """
+    from django.db import transaction
+
+    if not lockable_settings.CLOSE_ON_LOGOUT:
+        return
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    if not isinstance(key, str) or not key:
+        return
+    using = lockable_settings.DATABASE
+    try:
+        with transaction.atomic(using=using):
+            with connections[using].cursor() as cur:
+                cur.execute(LOGOUT_SQL, [LOGOUT_CHANNEL, login_key(key)])
+    except DatabaseError as exc:
+        logger.warning("could not tell the servers to close the sockets of a session that logged out: %s", exc)
+
+
+# ---- the sessions of a process ----
 
 
 Send = Callable[[Dict[str, Any]], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
+
+
+class Registry:
+    """The live-editing sessions of one process, kept with its notification
+    bridge (the package's one global): the sessions of each owner, and the
+    ``UidHub`` of each uid that a session uses."""
+
+    def __init__(self) -> None:
+        self.owners: Dict[str, Set[LockSession]] = {}
+        self.hubs: Dict[str, UidHub] = {}
+
+    def sockets(self, owner: str) -> int:
+        """How many sessions of owner are open in this process."""
+        return len(self.owners.get(owner, ()))
+
+    def add(self, session: "LockSession") -> None:
+        self.owners.setdefault(session.owner, set()).add(session)
+
+    def discard(self, session: "LockSession") -> None:
+        sessions = self.owners.get(session.owner)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
+                del self.owners[session.owner]
+
+    def hub(self, uid: str, using: str) -> "UidHub":
+        """The hub of uid (made on first use)."""
+        found = self.hubs.get(uid)
+        if found is None:
+            found = self.hubs[uid] = UidHub(uid, using)
+        return found
+
+    def release_hub(self, hub: "UidHub") -> None:
+        if not hub.sessions and self.hubs.get(hub.uid) is hub:
+            del self.hubs[hub.uid]
+
+
+def registry_of(bridge: Any) -> Registry:
+    """The registry kept with ``bridge`` (made on first use)."""
+    found = getattr(bridge, "live", None)
+    if found is None:
+        found = Registry()
+        bridge.live = found
+    return found
+
+
+def too_many_sockets(owner: str, bridge: Any = None) -> bool:
+    """True if owner has ``LOCKABLE_MAX_SOCKETS_PER_USER`` sessions open in
+    this process already (``bridge``: None, the running loop's)."""
+    from .notifications import get_bridge
+
+    limit = lockable_settings.MAX_SOCKETS_PER_USER
+    return limit is not None and registry_of(bridge or get_bridge()).sockets(owner) >= limit
+
+
+class UidHub:
+    """The sessions of one uid in one process, and what they share:
+
+    - their looks (``want_look``): the sessions that ask for one while a look
+      is due or under way share the next, at most one per ``LOOK_GAP``; each
+      session then acts on what it saw (``LockSession.apply_line``);
+    - one database call of theirs at a time (``run``), so that a lock row an
+      open transaction holds blocks one worker thread; waiting for the turn
+      is bounded by ``LOCKABLE_LOCK_TIMEOUT`` too.
+    """
+
+    def __init__(self, uid: str, using: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.uid = uid
+        self.using = using
+        self.sessions: Set[LockSession] = set()
+        self.looks = 0
+        """How many looks the hub made (for tests and monitoring)."""
+        self._gate = asyncio.Lock()
+        self._wanting: Dict[LockSession, None] = {}
+        self._task: Optional[asyncio.Task[None]] = None
+        self._last_look = float("-inf")
+        self._clock = clock
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``in_thread(fn, *args)``, after the other calls of this uid's
+        sessions in this process.  Raises ``LockTimeout`` if the turn does not
+        come within ``LOCKABLE_LOCK_TIMEOUT``, and what ``in_thread`` raises."""
+        bound = lockable_settings.LOCK_TIMEOUT
+        try:
+            await asyncio.wait_for(self._gate.acquire(), bound.total_seconds())
+        except TimeoutError:
+            raise _core.LockTimeout(
+                f"the calls on {self.uid!r} waited {bound.total_seconds():g} s for each other "
+                "(LOCKABLE_LOCK_TIMEOUT): try again later", lock_timeout=bound) from None
+        try:
+            return await in_thread(self.using, fn, *args)
+        finally:
+            self._gate.release()
+
+    def want_look(self, session: "LockSession") -> "asyncio.Task[None]":
+        """Count session in for the next look; return the task that makes it."""
+        self._wanting[session] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._look_loop())
+        return self._task
+
+    async def _look_loop(self) -> None:
+        while self._wanting:
+            pause = self._last_look + LOOK_GAP - self._clock()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            sessions = [session for session in self._wanting if session.active]
+            self._wanting = {}
+            if not sessions:
+                continue
+            generations = {session: session.generation for session in sessions}
+            self._last_look = self._clock()
+            try:
+                line = await self.run(look_line, self.uid, self.using)
+            except (DatabaseUnavailable, _core.LockTimeout) as exc:
+                await asyncio.gather(*(session.try_again_later(exc) for session in sessions))
+                continue
+            except Exception:  # a task of its own: nobody else would see it
+                logger.exception("the sessions of %r: a look failed", self.uid)
+                continue
+            finally:
+                self._last_look = self._clock()
+            self.looks += 1
+            await asyncio.gather(*(session.apply_line(line, generations[session]) for session in sessions))
+
+
+# ---- the session ----
 
 
 class LockSession:
@@ -347,18 +612,21 @@ class LockSession:
 
     ``owner`` is the user's lock owner (``owner_for``); ``send`` sends a
     message to the client, ``close(code)`` closes its socket; ``bridge`` is
-    the process's ``NotificationBridge`` (None: ``get_bridge()``).  The
-    session watches its uid on the bridge while it edits or waits.
+    the process's ``NotificationBridge`` (None: ``get_bridge()``); ``login``
+    the ``login_key`` of the socket's login session, so that its logout
+    closes it.  The session watches its uid on the bridge while it edits or
+    waits.
 
     Calls: ``handle(content)`` for each client message, ``end()`` when the
     socket closed (releases the lock or leaves the line).  The bridge calls
-    ``lock_event`` and ``resync``; both only schedule a look.  All of a
-    session's database work runs one call at a time.
+    ``lock_event``, ``resync`` and ``logged_out``; each only schedules work.
+    All of a session's database work runs one call at a time.
     """
 
     def __init__(self, owner: str, *, send: Send, close: Close, ttl: Optional[timedelta] = None,
                  request: Optional[SocketRequest] = None, using: Optional[str] = None,
-                 bridge: Any = None, clock: Callable[[], float] = time.monotonic):
+                 bridge: Any = None, login: Optional[str] = None,
+                 clock: Callable[[], float] = time.monotonic):
         from .notifications import get_bridge
 
         self.owner = owner
@@ -366,6 +634,8 @@ class LockSession:
         self.using = using or lockable_settings.DATABASE
         self.request = request
         self.bridge = bridge if bridge is not None else get_bridge()
+        self.registry = registry_of(self.bridge)
+        self.login = login
         self._send_to_client = send
         self._close_socket = close
         self._clock = clock
@@ -378,17 +648,29 @@ class LockSession:
         ``lock``/``heartbeat`` asked for ends (at the latest)."""
         self.expires_at: Optional[datetime] = None
         """The holder's expiry, as the database last said."""
+        self.generation = 0
+        """Counts the session's changes of state: a look made before the
+        last one is looked at again, not believed."""
         self.ended = False
         self.unavailable = False
-        """True once the socket was closed because the database was unreachable."""
+        """True once the socket was closed with 4503 (the database unreachable,
+        or a call that timed out): nothing is given up."""
         self.gone = False
         """True once a send failed: the connection was cut."""
         self.last_message: Optional[Dict[str, Any]] = None
         self._mutex = asyncio.Lock()
         self._timer: Optional[asyncio.TimerHandle] = None
-        self._recheck_wanted = False
-        self._hint_mine = False
+        self._hub: Optional[UidHub] = None
         self._recheck_task: Optional[asyncio.Task[None]] = None
+        """The look this session waits for, if any."""
+        self.registry.add(self)
+        if login is not None:
+            self.bridge.watch_login(login, self)
+
+    @property
+    def active(self) -> bool:
+        """True while the session edits or waits on an open socket."""
+        return not self.ended and self.state in (EDITING, WAITING)
 
     # ---- client messages ----
 
@@ -406,8 +688,8 @@ class LockSession:
                 await getattr(self, "_" + request.action)(request)
             except BadMessage as exc:
                 await self._send(error_message(str(exc)), reply=True)
-            except DatabaseUnavailable:
-                await self._unavailable()
+            except (DatabaseUnavailable, _core.LockTimeout) as exc:
+                await self.try_again_later(exc)
             except QueueNotSupported:
                 await self._send(error_message("this server's lockable has no waiting line (lockable 1.2)"),
                                  reply=True)
@@ -422,11 +704,21 @@ class LockSession:
         assert uid is not None
         if self.uid is not None and uid != self.uid and self.state in (EDITING, WAITING):
             raise BadMessage(f"this socket already edits or waits for {self.uid!r}: send unlock first")
-        if self.request is not None and not await in_thread(self.using, may_lock, self.request, uid):
-            raise BadMessage("you may not lock this resource")
-        if self.uid is not None and uid != self.uid:
-            self.bridge.unwatch(self.uid, self)
-        self.uid = uid
+        if self.request is not None:
+            try:
+                allowed = await in_thread(self.using, may_lock, self.request, uid)
+            except (DatabaseUnavailable, DatabaseError):
+                raise
+            except Exception:  # the site's own callable failed: refuse, and say why in the log
+                logger.exception("LOCKABLE_LOCK_PERMISSION failed on %r for %s", uid, self.owner)
+                allowed = False
+            if not allowed:
+                raise BadMessage("you may not lock this resource")
+        refusal = await in_thread(self.using, _core.too_many_uids, self.owner, uid, self.using)
+        if refusal is not None:
+            raise BadMessage(refusal)
+        if self.uid != uid:
+            self._attach(uid)
         # Watch before acquiring: an event between the two is not missed.
         self.bridge.watch(uid, self)
         await self._acquire(queue=True, holding=False)
@@ -444,105 +736,124 @@ class LockSession:
         if self.uid is None:
             raise BadMessage("this socket holds no lock and no place: nothing to unlock")
         if self.state in (EDITING, WAITING) and not self._shared_with_another_socket():
-            await in_thread(self.using, _core.release, self.uid, self.owner, self.using)
+            await self._run(_core.release, self.uid, self.owner, self.using)
         self._set_state(LOST, None)
-        seen = await in_thread(self.using, look, self.uid, self.owner, self.using)
+        seen = await self._run(look, self.uid, self.owner, self.using)
         await self._send(message_of_look(self.uid, LOST, seen), reply=True)
 
     async def _acquire(self, *, queue: bool, holding: bool) -> None:
         """The client's own acquire: the full ttl, from now."""
         assert self.uid is not None
         started = self._clock()
-        status = await in_thread(self.using, _core.acquire, self.uid, self.owner, self.ttl, None, queue, self.using)
+        status = await self._run(_core.acquire, self.uid, self.owner, self.ttl, None, queue, self.using)
         self.deadline = started + self.ttl.total_seconds()
         state = state_of(status, holding=holding)
         self._set_state(state, status.token if state == EDITING else None, status.expires_at)
         await self._send(message_of(self.uid, state, status), reply=True)
 
+    def _attach(self, uid: str) -> None:
+        """Use uid's hub (leaving the hub, and the watch, of the uid before)."""
+        self._detach()
+        self.uid = uid
+        self._hub = self.registry.hub(uid, self.using)
+        self._hub.sessions.add(self)
+
+    def _detach(self) -> None:
+        if self.uid is not None:
+            self.bridge.unwatch(self.uid, self)
+        if self._hub is not None:
+            self._hub.sessions.discard(self)
+            self.registry.release_hub(self._hub)
+            self._hub = None
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A database call on the session's uid, through its hub."""
+        assert self._hub is not None
+        return await self._hub.run(fn, *args)
+
     # ---- the socket closed ----
 
     async def end(self) -> None:
-        """The socket closed: release the lock or leave the line (unless the
-        database was unreachable, or another socket of this process edits or
-        waits as the same owner), and stop watching."""
+        """The socket closed (or the consumer failed): release the lock or
+        leave the line (unless the database was unreachable, or another socket
+        of this process edits or waits as the same owner), and stop watching.
+        Never raises for the database: what cannot be released runs out by
+        itself."""
         if self.ended:
             return
         self.ended = True
         self._cancel_timer()
+        self.registry.discard(self)
+        if self.login is not None:
+            self.bridge.unwatch_login(self.login, self)
         async with self._mutex:
             if self.uid is None:
                 return
             self.bridge.unwatch(self.uid, self)
-            if self.state in (EDITING, WAITING) and not self.unavailable and not self._shared_with_another_socket():
-                try:
-                    await in_thread(self.using, _core.release, self.uid, self.owner, self.using)
-                except DatabaseError as exc:
-                    logger.warning("could not release %r for %s (its lease runs out by itself): %s",
-                                   self.uid, self.owner, exc)
+            try:
+                if (self.state in (EDITING, WAITING) and not self.unavailable
+                        and not self._shared_with_another_socket()):
+                    await self._run(_core.release, self.uid, self.owner, self.using)
+            except DatabaseError as exc:  # LockTimeout and DatabaseUnavailable included
+                logger.warning("could not release %r for %s (its lease runs out by itself): %s",
+                               self.uid, self.owner, exc)
+            finally:
+                self._detach()
 
     def _shared_with_another_socket(self) -> bool:
         # Two tabs of one user are one owner: the lock is theirs together.
         assert self.uid is not None
-        return any(other is not self and getattr(other, "owner", None) == self.owner
-                   and getattr(other, "state", None) in (EDITING, WAITING) and not getattr(other, "ended", True)
-                   for other in self.bridge.watchers(self.uid))
+        return any(other is not self and other.uid == self.uid and other.active
+                   for other in self.registry.owners.get(self.owner, ()))
 
     # ---- the bridge and the timer ----
 
     def lock_event(self, event: Any) -> None:
         """A hint from the bridge: look at the database soon."""
-        if event.event == "acquired" and event.owner == self.owner:
-            self._hint_mine = True
         self._want_recheck()
 
     def resync(self) -> None:
         """Events may have been missed: look at the database soon."""
         self._want_recheck()
 
+    def logged_out(self) -> None:
+        """The socket's login session logged out (on any server): close the
+        socket with 4401, and release."""
+        if not self.ended:
+            asyncio.ensure_future(self.close_and_end(CLOSE_UNAUTHENTICATED, "its session logged out"))
+
     def _want_recheck(self) -> None:
-        if self.ended or self.state not in (EDITING, WAITING):
+        if not self.active or self._hub is None:
             return
-        self._recheck_wanted = True
-        if self._recheck_task is None or self._recheck_task.done():
-            self._recheck_task = asyncio.ensure_future(self._recheck_loop())
+        self._recheck_task = self._hub.want_look(self)
 
-    async def _recheck_loop(self) -> None:
-        # Hints that arrive while a look is under way make one more look,
-        # however many they are.
-        while self._recheck_wanted and not self.ended:
-            self._recheck_wanted = False
-            async with self._mutex:
-                if self.ended or self.state not in (EDITING, WAITING):
-                    return
-                try:
-                    await self.recheck()
-                except DatabaseUnavailable:
-                    await self._unavailable()
-                    return
-                except Exception:  # a task of its own: nobody else would see it
-                    logger.exception("lock session of %s on %r: a look failed", self.owner, self.uid)
+    async def apply_line(self, line: Line, generation: int) -> None:
+        """Act on a look of the hub (made when the session was at
+        ``generation``) and tell the client if anything changed; a look that
+        predates a change of the session is made again."""
+        async with self._mutex:
+            if not self.active:
+                return
+            if self.generation != generation:
+                self._want_recheck()
+                return
+            try:
+                await self._act_on(line.look_for(self.owner))
+            except (DatabaseUnavailable, _core.LockTimeout) as exc:
+                await self.try_again_later(exc)
+            except Exception:  # a task of the hub's: nobody else would see it
+                logger.exception("lock session of %s on %r: a look failed", self.owner, self.uid)
 
-    async def recheck(self) -> None:
-        """Look at the database and tell the client if anything changed.
-
-        Called with the session's lock held (by the bridge's hints, the
-        timer and resyncs, through ``_recheck_loop``)."""
+    async def _act_on(self, seen: Look) -> None:
         assert self.uid is not None and self.state in (EDITING, WAITING)
         remaining = timedelta(seconds=self.deadline - self._clock())
-        if self._hint_mine and self.state == WAITING and remaining >= MIN_CONFIRM_TTL:
-            # "acquired" for this owner: straight to the confirming acquire.
-            self._hint_mine = False
-            await self._confirm(remaining)
-            return
-        self._hint_mine = False
-        seen = await in_thread(self.using, look, self.uid, self.owner, self.using)
         action = decide(self.state, self.token, self.owner, seen, remaining)
         if action in (CONFIRM, HAND_ON):
             await self._confirm(remaining)
         elif action == GIVE_BACK:
-            await in_thread(self.using, _core.release, self.uid, self.owner, self.using)
+            await self._run(_core.release, self.uid, self.owner, self.using)
             self._set_state(LOST, None)
-            seen = await in_thread(self.using, look, self.uid, self.owner, self.using)
+            seen = await self._run(look, self.uid, self.owner, self.using)
             await self._send(message_of_look(self.uid, LOST, seen))
         elif action == LOSE:
             self._set_state(LOST, None)
@@ -556,8 +867,7 @@ class LockSession:
         only way a session tells its client ``editing`` on its own."""
         assert self.uid is not None
         holding = self.state == EDITING
-        status = await in_thread(self.using, _core.acquire, self.uid, self.owner, remaining, None,
-                                 not holding, self.using)
+        status = await self._run(_core.acquire, self.uid, self.owner, remaining, None, not holding, self.using)
         state = state_of(status, holding=holding)
         self._set_state(state, status.token if state == EDITING else None, status.expires_at)
         await self._send(message_of(self.uid, state, status))
@@ -566,6 +876,7 @@ class LockSession:
         self.state = state
         self.token = token
         self.expires_at = expires_at
+        self.generation += 1
         self._cancel_timer()
         if state == LOST and self.uid is not None:
             self.bridge.unwatch(self.uid, self)
@@ -599,16 +910,28 @@ class LockSession:
             self.gone = True
             logger.info("lock session of %s on %r: the socket is gone (%s)", self.owner, self.uid, exc)
 
-    async def _unavailable(self) -> None:
-        """The database cannot be reached: close with 4503, giving nothing up."""
+    async def try_again_later(self, reason: BaseException) -> None:
+        """The database cannot be reached, or a call timed out: close with
+        4503, giving nothing up (the client reconnects and joins again)."""
         if self.unavailable:
             return
         self.unavailable = True
-        logger.warning("lock session of %s on %r: the database cannot be reached; closing the socket",
-                       self.owner, self.uid)
+        logger.warning("lock session of %s on %r: %s; closing the socket (try again later)",
+                       self.owner, self.uid, "the database cannot be reached"
+                       if isinstance(reason, DatabaseUnavailable) else reason)
         self._cancel_timer()
+        await self._close(CLOSE_TRY_AGAIN_LATER)
+
+    async def close_and_end(self, code: int, why: str) -> None:
+        """Close the socket with code and end the session (releasing: see
+        ``end``); for a limit, a logout or a failure of the consumer."""
+        logger.info("lock session of %s on %r: closing the socket with %d: %s", self.owner, self.uid, code, why)
+        await self._close(code)
+        await self.end()
+
+    async def _close(self, code: int) -> None:
         try:
-            await self._close_socket(CLOSE_TRY_AGAIN_LATER)
+            await self._close_socket(code)
         except Exception as exc:  # the server's own class, as in _send: the socket is gone already
             self.gone = True
             logger.info("lock session of %s on %r: could not close the socket (%s)", self.owner, self.uid, exc)

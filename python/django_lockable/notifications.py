@@ -34,6 +34,10 @@ The protocol, which every part of the package relies on:
    after a successful connection.
 5. Servers share nothing but PostgreSQL: no channel layer (Redis) is needed
    for lock events.
+6. Logouts travel the same way, on channel ``lockable_logout``
+   (``django_lockable.live.LOGOUT_CHANNEL``): each payload names one login
+   session by its ``login_key`` (an HMAC with the site's secret key), and
+   the watchers of that login (``watch_login``) are told ``logged_out()``.
 """
 import asyncio
 import json
@@ -44,6 +48,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence, Set, Tuple
 
 import psycopg
+
+from .live import LOGOUT_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -227,10 +233,16 @@ class NotificationBridge:
     backoff_max: float = BACKOFF_MAX
     _watchers: Dict[str, Set[Watcher]] = field(default_factory=dict)
     _listeners: Dict[Tuple[Any, Any, Any], _Listener] = field(default_factory=dict)
+    _logins: Dict[str, Set[Any]] = field(default_factory=dict)
     events: int = 0
     """Events dispatched so far (for tests and monitoring)."""
     resyncs: int = 0
     """Resyncs of every watcher so far."""
+    logouts: int = 0
+    """Logout notices heard so far."""
+    live: Any = None
+    """The live-editing sessions of this process (``django_lockable.live``'s
+    ``Registry``), kept here so that the bridge stays the one global."""
 
     @classmethod
     def from_settings(cls) -> "NotificationBridge":
@@ -256,6 +268,29 @@ class NotificationBridge:
             watchers.discard(watcher)
             if not watchers:
                 del self._watchers[uid]
+
+    def watch_login(self, login: str, watcher: Any) -> None:
+        """Tell watcher ``logged_out()`` when a logout notice names login (a
+        ``login_key``); starts listening."""
+        self._logins.setdefault(login, set()).add(watcher)
+        self.start()
+
+    def unwatch_login(self, login: str, watcher: Any) -> None:
+        """Stop telling watcher of login's logout; harmless if it did not watch."""
+        watchers = self._logins.get(login)
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del self._logins[login]
+
+    def dispatch_logout(self, payload: str) -> None:
+        """Tell the watchers of the login a logout notice names."""
+        self.logouts += 1
+        for watcher in list(self._logins.get(payload, ())):
+            try:
+                watcher.logged_out()
+            except Exception:
+                logger.exception("a watcher failed on a logout")
 
     def watchers(self, uid: str) -> Set[Watcher]:
         """The watchers of uid in this process (a copy)."""
@@ -336,6 +371,7 @@ class NotificationBridge:
             try:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {LOGOUT_CHANNEL}")
                     if node is self.primary:
                         try:
                             await self._discover(conn)
@@ -351,7 +387,10 @@ class NotificationBridge:
                     # Whatever happened before this moment was not heard.
                     self.resync_all()
                     async for notify in conn.notifies():
-                        self.dispatch(notify.payload)
+                        if notify.channel == LOGOUT_CHANNEL:
+                            self.dispatch_logout(notify.payload)
+                        else:
+                            self.dispatch(notify.payload)
             except (psycopg.Error, OSError) as exc:
                 logger.warning("lost the listening connection to %s: %s", node.name, exc)
             finally:

@@ -111,7 +111,7 @@ def test_logout_is_a_post_only(users):
 
 def test_the_editor_page_names_no_user(users, document):
     page = client_of(users["alice"]).get(f"/documents/{document.pk}/").content.decode()
-    for name, user in users.items():
+    for name in users:
         if name != "alice":
             assert name not in page, f"the editor page names {name}"
     assert "user-names" not in page

@@ -140,7 +140,25 @@ try {
     socket.receive(status("editing"));
     socket.drop(4500);
     check(client.state === "lost" && client._reconnectTimer === null, "4500: lost, no reconnection");
-    check(Object.keys(m.CLOSE_CODES).join() === "4401,4500,4503", "the close codes");
+    // 4413 (a message too big): lost for good too; 4429 (a limit): reconnects
+    client.join();
+    socket = FakeSocket.all.at(-1);
+    socket.open();
+    socket.receive(status("editing"));
+    socket.drop(4413);
+    check(client.state === "lost" && client._reconnectTimer === null, "4413: lost, no reconnection");
+    client.join();
+    socket = FakeSocket.all.at(-1);
+    socket.open();
+    socket.receive(status("editing"));
+    sockets = FakeSocket.all.length;
+    socket.drop(4429);
+    check(client.state === "connecting", "4429: connecting");
+    await until(() => FakeSocket.all.length === sockets + 1, "a reconnection after 4429");
+    socket = FakeSocket.all.at(-1);
+    socket.open();
+    check(socket.sent[0].action === "lock", "lock after 4429");
+    check(Object.keys(m.CLOSE_CODES).join() === "4401,4413,4429,4500,4503", "the close codes");
     client.stop();
     check(states.includes("waiting") && states.includes("editing") && states.includes("lost"), "onState called");
 } catch (error) {

@@ -38,8 +38,8 @@
  *
  * Times are in milliseconds.  Close codes from the server are the table
  * CLOSE_CODES below (the same as python/README.md's "Close codes" and
- * django_lockable.live.CLOSE_CODES): 4401 and 4500 are "lost", with no
- * reconnection; 4503 and any other close reconnect with backoff.
+ * django_lockable.live.CLOSE_CODES): 4401, 4413 and 4500 are "lost", with
+ * no reconnection; 4429, 4503 and any other close reconnect with backoff.
  * onClose(code, reason) hears each close of the socket.
  */
 
@@ -52,11 +52,15 @@ export const STATES = Object.freeze([CONNECTING, WAITING, EDITING, LOST]);
 // The server's close codes: 4xxx, the application's range, which every
 // ASGI server sends.  reconnect: whether the client connects again by itself.
 export const CLOSE_CODES = Object.freeze({
-    4401: Object.freeze({ name: "unauthenticated", reconnect: false }),  // no logged-in user
-    4500: Object.freeze({ name: "server error", reconnect: false }),     // LOCKABLE_OWNER named no owner
-    4503: Object.freeze({ name: "try again later", reconnect: true }),   // the database cannot be reached
+    4401: Object.freeze({ name: "unauthenticated", reconnect: false }),    // no logged-in user, or logged out
+    4413: Object.freeze({ name: "message too big", reconnect: false }),    // over LOCKABLE_MAX_MESSAGE_BYTES
+    4429: Object.freeze({ name: "too many requests", reconnect: true }),   // over a per-user or per-socket limit
+    4500: Object.freeze({ name: "server error", reconnect: false }),       // misconfigured, or failed on a message
+    4503: Object.freeze({ name: "try again later", reconnect: true }),     // the database unreachable, or busy
 });
 export const CLOSE_UNAUTHENTICATED = 4401;
+export const CLOSE_MESSAGE_TOO_BIG = 4413;
+export const CLOSE_TOO_MANY_REQUESTS = 4429;
 export const CLOSE_SERVER_ERROR = 4500;
 export const CLOSE_TRY_AGAIN_LATER = 4503;
 
@@ -68,7 +72,8 @@ const STATUS = "status";
  *   closed      the socket closed or was dropped (we reconnect)
  *   leaseEnded  the lease or place the last heartbeat earned has run out
  *   denied      the server closed with a code that says not to reconnect
- *               (4401: not logged in; 4500: the server is misconfigured)
+ *               (4401: not logged in; 4413: a message too big; 4500: the
+ *               server is misconfigured or failed)
  *   join        join() after lost: connecting and sending lock again
  *   stopped     stop(): unlock and close for good
  * A missing entry means the event changes nothing in that state.
