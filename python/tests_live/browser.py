@@ -196,6 +196,16 @@ class Browser:
             raise AssertionError(
                 f"{page.label}: not {what} within {timeout} s ({wanted}; the page has {seen})") from None
 
+    def wait_for_text(self, page: Page, timeout: float, element_id: str, text: str) -> None:
+        """Wait until the element's text contains text, at most timeout s."""
+        driver = self._on(page)
+        element = driver.find_element(By.ID, element_id)
+        try:
+            WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: text in element.text)
+        except TimeoutException:
+            raise AssertionError(f"{page.label}: #{element_id} does not say {text!r} within {timeout} s "
+                                 f"(it says {element.text!r})") from None
+
     def history(self, page: Page) -> List[Dict[str, Any]]:
         """The states the page showed, with their times (window.lockHistory)."""
         if page.ended_at is None:

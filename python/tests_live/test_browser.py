@@ -60,6 +60,8 @@ def test_1_the_first_edits_the_others_wait_in_line_and_are_let_in_without_reload
     bob.wait_for(b, 10 * SLACK, "waiting, position 1", lock_state="waiting", lock_position="1")
     c = carol.open(server, document)
     carol.wait_for(c, 10 * SLACK, "waiting, position 2", lock_state="waiting", lock_position="2")
+    # the page has no list of users: it asks who holds the document
+    carol.wait_for_text(c, 5 * SLACK, "lock-detail", "alice is editing")
     screenshot(alice, a, output, "editing.png")
     screenshot(carol, c, output, "waiting.png")
     bob._on(b).execute_script("window.notReloaded = true")

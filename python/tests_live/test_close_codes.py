@@ -3,19 +3,28 @@ real browser receives it from the server under test (LIVE_ASGI_SERVER:
 Daphne or Uvicorn): a WebSocket opened by a page of the site, in headless
 Chromium, and the code its close event carries.
 
-- 4401: a browser that is not logged in;
+- 4401: a browser that is not logged in, and one whose session logs out on
+  the other server;
+- 4413: a message over LOCKABLE_MAX_MESSAGE_BYTES;
+- 4429: a socket that sends faster than LOCKABLE_MAX_MESSAGES_PER_SECOND;
 - 4500: a server whose LOCKABLE_OWNER names no owner;
 - 4503: the database stops while the socket holds a lock.
 
-Codes outside 4000-4999 (1011, 1013) are what Daphne's autobahn refuses to
-send; these must arrive as they are.
+Codes outside 4000-4999 (1009, 1011, 1013) are what Daphne's autobahn
+refuses to send; these must arrive as they are.
 """
 import os
 from typing import Any, Dict, Optional
 
 import pytest
 
-from django_lockable.live import CLOSE_SERVER_ERROR, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHENTICATED
+from django_lockable.live import (
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_SERVER_ERROR,
+    CLOSE_TOO_MANY_REQUESTS,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHENTICATED,
+)
 
 from .browser import Browser, Server, free_port
 from .conftest import EXAMPLE_DIR, PYTHON_DIR, TTL
@@ -29,7 +38,7 @@ const [uid, done] = [arguments[0], arguments[arguments.length - 1]];
 const url = new URL("/ws/lock/", window.location.href);
 url.protocol = "ws:";
 const probe = window.probe = { opened: false, messages: [], code: null, reason: null };
-const ws = new WebSocket(url.href);
+const ws = probe.ws = new WebSocket(url.href);
 ws.onopen = () => { probe.opened = true; if (uid) ws.send(JSON.stringify({ action: "lock", uid })); };
 ws.onmessage = (event) => probe.messages.push(JSON.parse(event.data));
 ws.onclose = (event) => { probe.code = event.code; probe.reason = event.reason; };
@@ -38,6 +47,12 @@ const end = performance.now() + 20000;
     if (probe.code !== null || (uid && probe.messages.length > 0) || performance.now() > end) done(probe);
     else setTimeout(wait, 10);
 })();
+"""
+
+# Sends arguments[0] (a string), arguments[1] times, on window.probe's socket.
+SEND = r"""
+const [text, times] = [arguments[0], arguments[1]];
+for (let i = 0; i < times; i++) window.probe.ws.send(text);
 """
 
 # Waits (at most 25 s) for the close of window.probe's socket.
@@ -90,6 +105,51 @@ def test_4500_reaches_the_browser_when_lockable_owner_names_no_owner(people, clu
     assert (seen["opened"], seen["code"]) == (True, CLOSE_SERVER_ERROR), seen
 
 
+def test_4413_reaches_the_browser_for_a_message_too_big(people, servers, superuser, document):
+    alice = people["alice"]
+    uid = document.lock_uid
+    seen = probe(alice, servers[0], uid)
+    assert seen["messages"][0]["state"] == "editing", seen
+    alice.driver.execute_script(SEND, "x" * 65536, 1)
+    seen = alice.driver.execute_async_script(CLOSED)
+    assert seen["code"] == CLOSE_MESSAGE_TOO_BIG, seen
+    assert superuser.holder(uid) is None  # released
+
+
+def test_4429_reaches_the_browser_for_a_message_flood(people, servers, superuser, document):
+    bob = people["bob"]
+    uid = document.lock_uid
+    seen = probe(bob, servers[0], uid)
+    assert seen["messages"][0]["state"] == "editing", seen
+    bob.driver.execute_script(SEND, '{"action": "heartbeat"}', 200)
+    seen = bob.driver.execute_async_script(CLOSED)
+    assert seen["code"] == CLOSE_TOO_MANY_REQUESTS, seen
+    assert superuser.holder(uid) is None  # released
+
+
+def test_4401_reaches_the_page_whose_session_logged_out_on_the_other_server(servers, output, superuser, document):
+    from selenium.webdriver.common.by import By
+
+    # A browser of alice's own: logging out ends its session, not the
+    # others' (People's alice is logged in in a session of her own).
+    alice = Browser("alice", output)
+    try:
+        alice.login(servers[0])
+        page = alice.open(servers[1], document)
+        alice.wait_for(page, 10, "editing", lock_state="editing")
+        # log out on the first server (the base page's form posts it)
+        driver = alice.driver
+        driver.switch_to.window(alice.home)
+        driver.get(f"{servers[0].url}/")
+        driver.find_element(By.CSS_SELECTOR, "form[action='/accounts/logout/'] button").click()
+        alice.wait_for(page, 10, "lost after the logout", lock_state="lost", lock_close=str(CLOSE_UNAUTHENTICATED))
+        assert superuser.holder(document.lock_uid) is None
+    finally:
+        alice.quit()
+
+
+# Last: the restart leaves the servers' threads with connections that fail
+# once (in Channels' session middleware, before the consumer).
 def test_4503_reaches_the_browser_when_the_database_goes_away(people, servers, cluster, superuser, document):
     alice = people["alice"]
     uid = document.lock_uid
@@ -103,3 +163,4 @@ def test_4503_reaches_the_browser_when_the_database_goes_away(people, servers, c
     assert seen["code"] == CLOSE_TRY_AGAIN_LATER, seen
     # Nothing was given up: the lock outlived the outage.
     assert superuser.holder(uid) is not None
+

@@ -2,8 +2,9 @@
 //
 // <body> carries data-lock-state (connecting, waiting, editing, lost) and
 // data-lock-position (our place in line while waiting), data-lock-warning
-// ("idle" while "Still editing?" shows) and data-save-result (saved,
-// conflict, refused, error): the page's tests read them, and so may yours.
+// ("idle" while "Still editing?" shows), data-save-result (saved,
+// conflict, refused, error) and data-lock-close (the code of the socket's
+// last close): the page's tests read them, and so may yours.
 import { CONNECTING, EDITING, LOST, LockClient, WAITING } from "../django_lockable/lockable.js";
 
 const body = document.body;
@@ -115,6 +116,9 @@ const lock = new LockClient({
     },
     onError(message) {
         saveMessage.textContent = message;
+    },
+    onClose(code) {
+        body.dataset.lockClose = String(code);  // the last close code (README, "Close codes")
     },
 });
 window.lockClient = lock;
