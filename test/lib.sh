@@ -204,6 +204,13 @@ StopCluster() {
 #                            environment variables; returns once it answers;
 #                            its pid is appended to DAPHNE_PIDS
 #   StopDaphnes              stop the servers StartDaphne started, by pid
+#   ExampleClusterSettings DB...
+#                            the postgresql.conf lines (one a line) of a
+#                            cluster that serves the site as a deployment
+#                            should: lockable preloaded, its background
+#                            sweeper on in the databases DB... every minute,
+#                            for the rows of locks that ended over an hour ago
+#                            (python/README.md, "Deployment")
 
 EXAMPLE_PYTHONPATH="$LOCKABLE_TOP/python/example:$LOCKABLE_TOP/python"
 # Warnings are errors, but for the two of Debian's Django 3.2 on Python 3.11
@@ -211,6 +218,14 @@ EXAMPLE_PYTHONPATH="$LOCKABLE_TOP/python/example:$LOCKABLE_TOP/python"
 EXAMPLE_WARNINGS=(-W error -W "ignore:'cgi' is deprecated:DeprecationWarning"
     -W "ignore:Use setlocale(), getencoding() and getlocale() instead:DeprecationWarning")
 DAPHNE_PIDS=()
+
+ExampleClusterSettings() {
+    local IFS=,
+    echo "shared_preload_libraries = 'lockable'"
+    echo "lockable.sweep_interval = '1min'"
+    echo "lockable.sweep_databases = '$*'"
+    echo "lockable.sweep_older_than = '1 hour'"
+}
 
 FreePort() {
     /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -2,8 +2,11 @@
 # python/example/demo-web.sh: the example documents site, live, behind
 # "make demo-web" (test/run.sh demo-web builds and installs lockable first).
 #
-# A throwaway cluster (the server runs as the postgres OS user), a database
-# owned by an ordinary role, migrated, with users alice, bob and carol
+# A throwaway cluster (the server runs as the postgres OS user) set up as
+# python/README.md's "Deployment" says: lockable preloaded, with its
+# background sweeper on (lockable.sweep_interval = '1min', for the rows of
+# locks that ended over an hour ago); a database owned by an ordinary role
+# that is granted lockable_user, migrated, with users alice, bob and carol
 # (password "lockable") and a few documents; Daphne serves the site on
 # 127.0.0.1:8000 (DEMO_WEB_PORT to change it), and pages of
 # http://localhost:8000 and http://127.0.0.1:8000 may open its websocket.
@@ -21,12 +24,16 @@ if ! /usr/bin/python3 -c 'import socket, sys; socket.create_server(("127.0.0.1",
     exit 1
 fi
 
-StartCluster
-trap 'StopDaphnes; StopCluster' EXIT
-trap 'echo; echo "stopping"; exit 0' INT TERM
-
 db=lockable_example
 role=lockable_example
+mapfile -t settings < <(ExampleClusterSettings "$db")
+StartCluster "${settings[@]}"
+trap 'StopDaphnes; StopCluster' EXIT
+trap 'echo; echo "stopping"; exit 0' INT TERM
+if [ -z "$(psql -X -At -d postgres -c "SELECT pg_catalog.current_setting('lockable.sweep_interval', true)")" ]; then
+    echo "note: this build of lockable has no background sweeper (lockable.sweep_interval): nothing sweeps" \
+        "lockable.locks; run manage.py lockable_sweep, or schedule lockable.lock_sweep" >&2
+fi
 Say "the example site's database: $db, owned by role $role"
 ExampleDatabase "$db" "$role"
 StartDaphne "$port" "$CLUSTER_DIR/daphne.log" "$db" "$role"
@@ -45,6 +52,9 @@ PGHOST=$PGHOST PGPORT=$PGPORT PGDATABASE=$db
 
   PGHOST=$PGHOST PGPORT=$PGPORT PGDATABASE=$db psql -U postgres \\
       -c 'TABLE lockable.active_locks' -c 'TABLE lockable.lock_queue'
+
+lockable is preloaded, and its background sweeper deletes the rows of locks
+that ended over an hour ago, every minute (SHOW lockable.sweep_interval).
 
 Server log: $CLUSTER_DIR/daphne.log
 Ctrl-C stops everything and removes the cluster.

@@ -11,6 +11,7 @@ tests' safety net: without the bound the calls end with 57014, not
 ``LockTimeout``, and the tests fail rather than hang.
 """
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Iterator
 
@@ -68,18 +69,30 @@ def intruder(cluster: Any) -> Iterator[Intruder]:
     found.close()
 
 
+@contextmanager
+def safety_net(cluster: Any, cursor: Any) -> Iterator[None]:
+    """statement_timeout on the session of cursor() for the block.  Not through
+    PgBouncer in transaction mode: a session's SET would land on any server
+    connection (there the tests rely on the bound alone)."""
+    if not cluster.pooled:
+        with cursor() as cur:
+            cur.execute("SELECT pg_catalog.set_config('statement_timeout', %s, false)", [SAFETY_NET])
+    try:
+        yield
+    finally:
+        if not cluster.pooled:
+            with cursor() as cur:
+                cur.execute("RESET statement_timeout")
+
+
 @pytest.fixture
-def bounded(using: Any) -> Iterator[Any]:
+def bounded(using: Any, cluster: Any) -> Iterator[Any]:
     """``using`` (Django's connection or one's own, in autocommit: what is
     written is committed, so the intruder's session sees it) with the safety
     net, and the tests' short bound."""
     cursor = connection.cursor if isinstance(using, str) else using.cursor
-    with cursor() as cur:
-        cur.execute("SELECT pg_catalog.set_config('statement_timeout', %s, false)", [SAFETY_NET])
-    with override_settings(LOCKABLE_LOCK_TIMEOUT=BOUND):
+    with safety_net(cluster, cursor), override_settings(LOCKABLE_LOCK_TIMEOUT=BOUND):
         yield using
-    with cursor() as cur:
-        cur.execute("RESET statement_timeout")
 
 
 def timed_out(using: Any, call: Any) -> float:
@@ -174,13 +187,11 @@ def test_the_bound_is_lockable_lock_timeout(db, uid, intruder):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_rest_view_answers_503_try_again(alice, client_of, uid, intruder):
+def test_the_rest_view_answers_503_try_again(alice, client_of, uid, intruder, cluster):
     client = client_of(alice)
     assert client.post(f"/api/lock/{uid}/").status_code == 200  # so that DELETE writes too
     intruder.hold(uid)
-    with override_settings(LOCKABLE_LOCK_TIMEOUT=BOUND):
-        with connection.cursor() as cur:
-            cur.execute("SET statement_timeout = '4s'")
+    with override_settings(LOCKABLE_LOCK_TIMEOUT=BOUND), safety_net(cluster, connection.cursor):
         for method in (client.post, client.delete):
             started = time.monotonic()
             response = method(f"/api/lock/{uid}/")
@@ -193,8 +204,6 @@ def test_the_rest_view_answers_503_try_again(alice, client_of, uid, intruder):
     assert client.delete(f"/api/lock/{uid}/").status_code == 204
     assert acquire(uid, "user:8").granted  # released indeed
     release(uid, "user:8")
-    with connection.cursor() as cur:
-        cur.execute("RESET statement_timeout")
 
 
 def test_the_exception_handler_answers_503_for_a_lock_timeout():
@@ -218,20 +227,16 @@ def test_a_model_lock_times_out(db, alice, intruder):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_sweep_command_says_try_again(superuser, uid, intruder):
+def test_the_sweep_command_says_try_again(superuser, uid, intruder, cluster):
     role = sql.Identifier(connection.settings_dict["USER"])
     superuser.run(sql.SQL("GRANT EXECUTE ON FUNCTION lockable.lock_sweep(interval) TO {}").format(role))
     try:
         # a lock that ended, so the sweep must delete the row the intruder holds
         intruder.hold(uid)
-        with connection.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", [SAFETY_NET])
-        with override_settings(LOCKABLE_LOCK_TIMEOUT=BOUND):
+        with override_settings(LOCKABLE_LOCK_TIMEOUT=BOUND), safety_net(cluster, connection.cursor):
             with pytest.raises(CommandError, match="try again"):
                 call_command("lockable_sweep")
     finally:
-        with connection.cursor() as cur:
-            cur.execute("RESET statement_timeout")
         superuser.run(sql.SQL("REVOKE EXECUTE ON FUNCTION lockable.lock_sweep(interval) FROM {}").format(role))
 
 

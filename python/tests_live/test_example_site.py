@@ -128,3 +128,23 @@ def test_the_holder_endpoint_names_the_holder_only(users, document):
         release(document.lock_uid, owner_for(users["alice"]))
     assert Client(HTTP_HOST="127.0.0.1").get(f"/documents/{document.pk}/holder/").status_code == 302
     assert client.get("/documents/2147483647/holder/").status_code == 404
+
+
+# ---- issue 20, item 18: the example's cluster sweeps by itself ----
+
+def test_the_cluster_preloads_lockable_with_its_background_sweeper(superuser, cluster):
+    """The cluster is set up as the deployment notes (and make demo-web) say:
+    lockable preloaded, its sweeper every minute in this database.  A build of
+    lockable without the sweeper drops the settings (a WARNING at start-up):
+    then only the preload is checked."""
+    (preload,), = superuser.run("SHOW shared_preload_libraries")
+    assert "lockable" in [name.strip() for name in preload.split(",")]
+    (interval, databases, older_than), = superuser.run(
+        "SELECT pg_catalog.current_setting('lockable.sweep_interval', true),"
+        "       pg_catalog.current_setting('lockable.sweep_databases', true),"
+        "       pg_catalog.current_setting('lockable.sweep_older_than', true)")
+    if interval is None:
+        pytest.skip("this build of lockable has no background sweeper (lockable.sweep_interval)")
+    assert interval == "1min"
+    assert cluster.database in [name.strip() for name in databases.split(",")]
+    assert older_than in ("1 hour", "1h", "01:00:00", "60min")

@@ -2,10 +2,12 @@
 # 85-live-editing: django-lockable's live editing (issue 11), for real, in
 # the cells of its test matrix (python/matrix.toml) that have it.
 #
-# On a cluster of its own (the tests stop and start PostgreSQL), each cell
+# On a cluster of its own (the tests stop and start PostgreSQL), set up as
+# the example's deployment notes say (lockable preloaded, its background
+# sweeper on in every cell's database: ExampleClusterSettings), each cell
 # gets the example documents site's database (python/example), owned by an
-# ordinary role, migrated with the cell's Django, with users alice, bob and
-# carol.  Then python/tests_live runs:
+# ordinary role that is granted lockable_user, migrated with the cell's
+# Django, with users alice, bob and carol.  Then python/tests_live runs:
 #   live     (every cell with it) without the browser: the decisions of a
 #            session as plain functions; LockConsumer through
 #            channels.testing.WebsocketCommunicator (every message and
@@ -41,7 +43,13 @@ Leftovers() {
 }
 leftovers_before=$(Leftovers)
 
-StartCluster "max_connections = 300"
+# The databases the cells below make, for the sweeper's lockable.sweep_databases.
+live_dbs=()
+for cell in $(MatrixCells); do
+    case " $(MatrixField "$cell" parts) " in *" live "* | *" browser "*) live_dbs+=("lockable_live_c$((${#live_dbs[@]} + 1))") ;; esac
+done
+mapfile -t sweeper < <(ExampleClusterSettings "${live_dbs[@]}")
+StartCluster "max_connections = 300" "${sweeper[@]}"
 trap 'rm -rf "$work"; StopCluster' EXIT
 role=lockable_live_app
 
