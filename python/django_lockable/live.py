@@ -554,6 +554,8 @@ class UidHub:
         self._wanting: Dict[LockSession, None] = {}
         self._task: Optional[asyncio.Task[None]] = None
         self._last_look = float("-inf")
+        self._due = False
+        self._woken = asyncio.Event()
         self._clock = clock
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -572,9 +574,16 @@ class UidHub:
         finally:
             self._gate.release()
 
-    def want_look(self, session: "LockSession") -> "asyncio.Task[None]":
-        """Count session in for the next look; return the task that makes it."""
+    def want_look(self, session: "LockSession", due: bool = False) -> "asyncio.Task[None]":
+        """Count session in for the next look; return the task that makes it.
+
+        ``due``: the look was due by the clock (a lease or a place ending),
+        not asked by a hint: it is made without the pause between looks
+        (timers are few: at most one per session and ``CHECK_MIN_DELAY``)."""
         self._wanting[session] = None
+        if due:
+            self._due = True
+            self._woken.set()
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._look_loop())
         return self._task
@@ -582,10 +591,15 @@ class UidHub:
     async def _look_loop(self) -> None:
         while self._wanting:
             pause = self._last_look + LOOK_GAP - self._clock()
-            if pause > 0:
-                await asyncio.sleep(pause)
+            if pause > 0 and not self._due:
+                try:  # the pause ends early for a look that is due
+                    await asyncio.wait_for(self._woken.wait(), pause)
+                except TimeoutError:
+                    pass
+            self._woken.clear()
             sessions = [session for session in self._wanting if session.active]
             self._wanting = {}
+            self._due = False
             if not sessions:
                 continue
             generations = {session: session.generation for session in sessions}
@@ -601,7 +615,15 @@ class UidHub:
             finally:
                 self._last_look = self._clock()
             self.looks += 1
-            await asyncio.gather(*(session.apply_line(line, generations[session]) for session in sessions))
+            # The head of the line first: its turn for the calls comes
+            # first, so that when the lease ran out its own acquire is the
+            # one that hands it the lock.
+            sessions.sort(key=lambda session: line.look_for(session.owner).position or len(line.owners) + 1)
+            wrote = await asyncio.gather(*(session.apply_line(line, generations[session]) for session in sessions))
+            if any(wrote):
+                # A session changed the lock or the line: the hints that
+                # follow are the database's own news, looked at without a pause.
+                self._last_look = float("-inf")
 
 
 # ---- the session ----
@@ -822,45 +844,55 @@ class LockSession:
         if not self.ended:
             asyncio.ensure_future(self.close_and_end(CLOSE_UNAUTHENTICATED, "its session logged out"))
 
-    def _want_recheck(self) -> None:
+    def _want_recheck(self, due: bool = False) -> None:
         if not self.active or self._hub is None:
             return
-        self._recheck_task = self._hub.want_look(self)
+        self._recheck_task = self._hub.want_look(self, due)
 
-    async def apply_line(self, line: Line, generation: int) -> None:
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._want_recheck(due=True)
+
+    async def apply_line(self, line: Line, generation: int) -> bool:
         """Act on a look of the hub (made when the session was at
         ``generation``) and tell the client if anything changed; a look that
-        predates a change of the session is made again."""
+        predates a change of the session is made again.  True if the session
+        wrote (an acquire or a release): the hints that follow are real."""
         async with self._mutex:
             if not self.active:
-                return
+                return False
             if self.generation != generation:
                 self._want_recheck()
-                return
+                return False
             try:
-                await self._act_on(line.look_for(self.owner))
+                return await self._act_on(line.look_for(self.owner))
             except (DatabaseUnavailable, _core.LockTimeout) as exc:
                 await self.try_again_later(exc)
             except Exception:  # a task of the hub's: nobody else would see it
                 logger.exception("lock session of %s on %r: a look failed", self.owner, self.uid)
+            return False
 
-    async def _act_on(self, seen: Look) -> None:
+    async def _act_on(self, seen: Look) -> bool:
+        """Act on what a look saw; True if that took a write."""
         assert self.uid is not None and self.state in (EDITING, WAITING)
         remaining = timedelta(seconds=self.deadline - self._clock())
         action = decide(self.state, self.token, self.owner, seen, remaining)
         if action in (CONFIRM, HAND_ON):
             await self._confirm(remaining)
-        elif action == GIVE_BACK:
+            return True
+        if action == GIVE_BACK:
             await self._run(_core.release, self.uid, self.owner, self.using)
             self._set_state(LOST, None)
             seen = await self._run(look, self.uid, self.owner, self.using)
             await self._send(message_of_look(self.uid, LOST, seen))
-        elif action == LOSE:
+            return True
+        if action == LOSE:
             self._set_state(LOST, None)
             await self._send(message_of_look(self.uid, LOST, seen))
         else:
             self._set_state(self.state, self.token, seen.expires_at)
             await self._send(message_of_look(self.uid, self.state, seen, self.token))
+        return False
 
     async def _confirm(self, remaining: timedelta) -> None:
         """An acquire that renews, but not beyond the client's deadline: the
@@ -884,7 +916,7 @@ class LockSession:
         delay = next_check(state, deadline=self.deadline, expires_at=expires_at, now=self._clock(),
                            wall_now=datetime.now(UTC))
         if delay is not None and not self.ended:
-            self._timer = asyncio.get_running_loop().call_later(delay, self._want_recheck)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._timer_fired)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
