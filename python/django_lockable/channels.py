@@ -50,7 +50,7 @@ import io
 import json
 import logging
 from datetime import timedelta
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -168,6 +168,11 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
             self.ttl = as_timedelta(ttl, "ttl")
         self.session: Optional[LockSession] = None
         self.rate: Optional[RateLimit] = None
+        # What the session is to answer, in the order the frames came, and
+        # the task that answers it: frames are checked against the limits as
+        # they arrive, not after the database calls of the ones before.
+        self._inbox: asyncio.Queue[Tuple[str, Any]] = asyncio.Queue()
+        self._worker: Optional[asyncio.Task[None]] = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """The consumer's life: whatever ends it (a close, a failure, a
@@ -175,6 +180,8 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if self._worker is not None:
+                self._worker.cancel()
             if self.session is not None and not self.session.ended:
                 # Shielded: a second cancellation does not stop the release.
                 await asyncio.shield(self.session.end())
@@ -207,12 +214,12 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: Optional[str] = None, bytes_data: Optional[bytes] = None,
                       **kwargs: Any) -> None:
-        """Check one frame against the limits, decode it and hand it to the
-        session.  A frame over ``LOCKABLE_MAX_MESSAGE_BYTES`` closes the socket
-        with 4413, one over the rate with 4429 (both release); a frame that is
-        not JSON text, or nested too deeply to decode, gets an error message.
-        If the session fails on it, the socket is closed with 4500 and
-        released."""
+        """Check one frame against the limits as it arrives, decode it, and
+        queue it for the session, which answers the frames in order.  A frame
+        over ``LOCKABLE_MAX_MESSAGE_BYTES`` closes the socket with 4413, one
+        over the rate with 4429 (both release); a frame that is not JSON
+        text, or nested too deeply to decode, gets an error message.  If the
+        session fails on one, the socket is closed with 4500 and released."""
         session = self.session
         if session is None or session.ended:
             return
@@ -223,21 +230,36 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
             await session.close_and_end(CLOSE_MESSAGE_TOO_BIG, "a message over LOCKABLE_MAX_MESSAGE_BYTES")
             return
         if text_data is None:
-            await self.send_json(error_message("malformed frame: send JSON text, not binary"))
+            self._answer("error", "malformed frame: send JSON text, not binary")
             return
         try:
             content: Dict[str, Any] = json.loads(text_data)
         except ValueError:
-            await self.send_json(error_message("malformed frame: not JSON"))
-            return
+            self._answer("error", "malformed frame: not JSON")
         except RecursionError:
-            await self.send_json(error_message("malformed frame: nested too deeply"))
-            return
-        try:
-            await session.handle(content)
-        except Exception:
-            logger.exception("lock session of %s on %r: failed on a message", session.owner, session.uid)
-            await session.close_and_end(CLOSE_SERVER_ERROR, "the consumer failed on a message")
+            self._answer("error", "malformed frame: nested too deeply")
+        else:
+            self._answer("message", content)
+
+    def _answer(self, kind: str, value: Any) -> None:
+        self._inbox.put_nowait((kind, value))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._work())
+
+    async def _work(self) -> None:
+        """Answer the queued frames, one at a time, in order."""
+        session = self.session
+        assert session is not None
+        while not self._inbox.empty() and not session.ended:
+            kind, value = self._inbox.get_nowait()
+            try:
+                if kind == "error":
+                    await self.send_json(error_message(value))
+                else:
+                    await session.handle(value)
+            except Exception:
+                logger.exception("lock session of %s on %r: failed on a message", session.owner, session.uid)
+                await session.close_and_end(CLOSE_SERVER_ERROR, "the consumer failed on a message")
 
     async def disconnect(self, code: int) -> None:
         """Release the lock or leave the line (see ``LockSession.end``)."""
