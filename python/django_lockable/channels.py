@@ -72,6 +72,7 @@ from .live import (
     RateLimit,
     SocketRequest,
     error_message,
+    logged_out,
     login_key_of,
     message_too_big,
     too_many_sockets,
@@ -201,6 +202,12 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("LOCKABLE_OWNER gave no owner for user %r", getattr(user, "pk", None))
             await self.close(code=CLOSE_SERVER_ERROR)
             return
+        login = login_key_of(self.scope)
+        if logged_out(login):
+            # Its logout is under way: Django deletes the session after the
+            # signal that sent the notice.
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         if too_many_sockets(owner):
             logger.info("%s has LOCKABLE_MAX_SOCKETS_PER_USER sockets open: closing another with %d",
                         owner, CLOSE_TOO_MANY_REQUESTS)
@@ -209,8 +216,7 @@ class LockConsumer(AsyncJsonWebsocketConsumer):
         rate = lockable_settings.MAX_MESSAGES_PER_SECOND
         self.rate = None if rate is None else RateLimit(rate)
         self.session = LockSession(owner, send=self.send_json, close=self._close, ttl=self.ttl,
-                                   request=SocketRequest(user=user, scope=self.scope),
-                                   login=login_key_of(self.scope))
+                                   request=SocketRequest(user=user, scope=self.scope), login=login)
 
     async def receive(self, text_data: Optional[str] = None, bytes_data: Optional[bytes] = None,
                       **kwargs: Any) -> None:

@@ -524,6 +524,14 @@ def registry_of(bridge: Any) -> Registry:
     return found
 
 
+def logged_out(login: Optional[str], bridge: Any = None) -> bool:
+    """True if this process heard lately that the login session logged out
+    (``bridge``: None, the running loop's)."""
+    from .notifications import get_bridge
+
+    return login is not None and (bridge or get_bridge()).logged_out(login)
+
+
 def too_many_sockets(owner: str, bridge: Any = None) -> bool:
     """True if owner has ``LOCKABLE_MAX_SOCKETS_PER_USER`` sessions open in
     this process already (``bridge``: None, the running loop's)."""

@@ -43,7 +43,9 @@ import asyncio
 import json
 import logging
 import random
+import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence, Set, Tuple
 
@@ -60,6 +62,12 @@ BACKOFF_MIN = 0.1
 """Seconds before the first reconnection attempt."""
 BACKOFF_MAX = 3.0
 """The longest pause between two reconnection attempts, in seconds."""
+
+LOGGED_OUT_MEMORY = 60.0
+"""Seconds a bridge remembers a logout notice, to refuse new sockets of that
+session: Django's logout sends its signal before it deletes the session."""
+LOGGED_OUT_KEPT = 10000
+"""The most logout notices a bridge remembers (the oldest go first)."""
 
 APPLICATION_NAME = "django-lockable listener"
 """The ``application_name`` of the bridge's sessions, as pg_stat_activity shows it."""
@@ -234,6 +242,7 @@ class NotificationBridge:
     _watchers: Dict[str, Set[Watcher]] = field(default_factory=dict)
     _listeners: Dict[Tuple[Any, Any, Any], _Listener] = field(default_factory=dict)
     _logins: Dict[str, Set[Any]] = field(default_factory=dict)
+    _logged_out: "OrderedDict[str, float]" = field(default_factory=OrderedDict)
     events: int = 0
     """Events dispatched so far (for tests and monitoring)."""
     resyncs: int = 0
@@ -284,13 +293,27 @@ class NotificationBridge:
                 del self._logins[login]
 
     def dispatch_logout(self, payload: str) -> None:
-        """Tell the watchers of the login a logout notice names."""
+        """Tell the watchers of the login a logout notice names, and remember
+        it for ``LOGGED_OUT_MEMORY`` seconds (``logged_out``)."""
         self.logouts += 1
+        now = time.monotonic()
+        self._logged_out[payload] = now + LOGGED_OUT_MEMORY
+        self._logged_out.move_to_end(payload)
+        while self._logged_out and (len(self._logged_out) > LOGGED_OUT_KEPT
+                                    or next(iter(self._logged_out.values())) < now):
+            self._logged_out.popitem(last=False)
         for watcher in list(self._logins.get(payload, ())):
             try:
                 watcher.logged_out()
             except Exception:
                 logger.exception("a watcher failed on a logout")
+
+    def logged_out(self, login: str) -> bool:
+        """True if a logout notice named login lately: a socket of a session
+        that is logging out (the notice is sent before Django deletes the
+        session) must not get in."""
+        until = self._logged_out.get(login)
+        return until is not None and until > time.monotonic()
 
     def watchers(self, uid: str) -> Set[Watcher]:
         """The watchers of uid in this process (a copy)."""

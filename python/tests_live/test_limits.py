@@ -461,6 +461,27 @@ def test_a_logout_closes_that_sessions_sockets_with_4401_and_releases(users, doc
     run(body)
 
 
+def test_a_new_socket_of_a_session_whose_logout_was_heard_is_refused(users, superuser):
+    """Django sends user_logged_out before it deletes the session: a socket
+    opened in between, with the session still valid, must not get in."""
+    from django_lockable.live import login_key
+
+    cookie = session_cookie(users["carol"])
+
+    async def body():
+        bridge = await listening()
+        logouts = bridge.logouts
+        notice = login_key(cookie.split("=", 1)[1])
+        await asyncio.to_thread(superuser.run, "SELECT pg_catalog.pg_notify('lockable_logout', %s)", [notice])
+        while bridge.logouts < logouts + 1:
+            await asyncio.sleep(0.01)
+        client = logged_in_socket(cookie)  # the session itself is still there
+        assert (await client.connect())[0]
+        assert await closed_with(client) == 4401
+
+    run(body)
+
+
 def test_a_forged_logout_notice_closes_nothing(users, document, superuser):
     cookie = session_cookie(users["carol"])
 
