@@ -39,9 +39,8 @@ from django.db import NotSupportedError, OperationalError, connections, transact
 
 from . import _db
 from ._conf import Seconds, as_timedelta, lockable_settings
-from ._db import LockTimeout, Using
-
-__all__ = ["LockTimeout"]  # defined with the calls it bounds, in _db
+from ._db import LockTimeout as LockTimeout  # defined with the calls it bounds; exported from here
+from ._db import Using
 
 # The longest uid or owner the extension takes, in bytes.
 MAX_NAME_BYTES = 512

@@ -494,9 +494,11 @@ class Registry:
         return len(self.owners.get(owner, ()))
 
     def add(self, session: "LockSession") -> None:
+        """Count session among its owner's."""
         self.owners.setdefault(session.owner, set()).add(session)
 
     def discard(self, session: "LockSession") -> None:
+        """Stop counting session (harmless if it was not counted)."""
         sessions = self.owners.get(session.owner)
         if sessions is not None:
             sessions.discard(session)
@@ -511,6 +513,7 @@ class Registry:
         return found
 
     def release_hub(self, hub: "UidHub") -> None:
+        """Forget hub once no session uses it."""
         if not hub.sessions and self.hubs.get(hub.uid) is hub:
             del self.hubs[hub.uid]
 
