@@ -12,6 +12,7 @@ OBJS = \
 	src/notify.o \
 	src/owners.o \
 	src/queue.o \
+	src/sweeper.o \
 	src/wait.o \
 	src/locks.o \
 	src/trigger_cache.o \

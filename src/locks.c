@@ -393,8 +393,6 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 {
 	LockTable  *locks = &tables->locks;
 	LineTable  *line = &tables->line;
-	TimestampTz now;
-	TimestampTz expires;
 
 	/*
 	 * Each "continue" below: a concurrent transaction changed the uid
@@ -407,9 +405,10 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 		int			head;
 		text	   *lost;
 		int64		lost_token;
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz expires = TimestampPlusInterval(now, ttl);
 
-		*nowp = now = GetCurrentTimestamp();
-		expires = TimestampPlusInterval(now, ttl);
+		*nowp = now;
 		UidRead(locks, line, uid, state);
 		*position = 0;
 

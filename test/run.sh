@@ -38,7 +38,7 @@ cd "$LOCKABLE_TOP"
 
 # The suites of the version matrix: regress and isolation, and these.
 CORE_SUITES="20-hammer 23-queue-hammer 26-preloaded 27-linearizability 30-hostile-input
-    32-notify-hints 33-notify-queue-full
+    32-notify-hints 33-notify-queue-full 34-sweeper
     40-dump-restore 60-crash-safety 70-failover 75-standby"
 
 # One run at a time per PostgreSQL installation: every run installs
