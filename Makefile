@@ -56,7 +56,7 @@ include $(PGXS)
 # --enable-depend: rebuild every object when any of our headers changes.
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test demo bench stress demo-web bench-web print-regress print-isolation
+.PHONY: test demo bench bench-ab stress demo-web bench-web print-regress print-isolation
 
 # The two README commands: each installs what is missing, builds, installs,
 # runs on a throwaway cluster and cleans up after itself.
@@ -68,6 +68,11 @@ demo:
 
 bench:
 	test/run.sh bench
+
+# Two builds measured against each other in one run: LOCKABLE_AB_BASE (a
+# git revision, default 1.3's last commit) and the working tree.
+bench-ab:
+	test/run.sh bench-ab
 
 stress:
 	test/run.sh stress
