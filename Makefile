@@ -9,15 +9,19 @@ OBJS = \
 	src/citus.o \
 	src/table_write.o \
 	src/lock_table.o \
+	src/history.o \
 	src/notify.o \
 	src/owners.o \
 	src/queue.o \
 	src/sweeper.o \
 	src/wait.o \
+	src/calls.o \
 	src/locks.o \
+	src/transfer.o \
 	src/trigger_cache.o \
 	src/version_check.o \
 	src/enforce_lock.o \
+	src/announce_save.o \
 	src/trigger_setup.o \
 	src/distribute.o
 

@@ -18,6 +18,11 @@
  *	lockable.sweep_older_than
  *						the background sweeper's round, databases and
  *						lock_sweep argument (sweeper.c; preloaded only).
+ *	lockable.history, lockable.history_retention
+ *						whether changes of holders and lines are logged in
+ *						lockable.history, and how long lock_sweep keeps the
+ *						rows (history.c; superuser settings, so that a role
+ *						cannot hide its own take-overs).
  *	lockable.owner		the acting lock owner that the enforce_lock trigger
  *						checks writes against (empty: no owner).
  *	lockable.token		the fencing token the acting owner writes with
@@ -39,6 +44,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "history.h"
 #include "notify.h"
 #include "sweeper.h"
 #include "wait.h"
@@ -215,6 +221,23 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("lockable.history",
+							 gettext_noop("Whether every change of a lock's holder or line is logged in lockable.history."),
+							 gettext_noop("Set per database or role with ALTER DATABASE or ALTER ROLE ... SET."),
+							 &lockable_history,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("lockable.history_retention",
+							gettext_noop("lock_sweep deletes rows of lockable.history older than this; 0 keeps them all."),
+							NULL,
+							&lockable_history_retention,
+							30 * 24 * 3600, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("lockable.sweep_interval",
 							gettext_noop("Seconds between the background sweeper's rounds; 0 turns it off."),
