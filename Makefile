@@ -33,7 +33,7 @@ PGFILEDESC = "lockable - lease locks with fencing tokens"
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
 REGRESS = setup acquire release admin validation security storage trust queue \
 	version_check enforce_lock trigger_setup trigger_memory upgrade \
-	privileges hardening
+	privileges hardening transfer
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
