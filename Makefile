@@ -42,7 +42,7 @@ ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_r
 	wait_bound notify queue_join_release queue_handoff queue_release_all \
 	queue_notify version_race fenced_write enforce_row_locks wait_line_appears \
 	wait_stale_timeout grant_after_wait wait_wake release_all_atomic \
-	enforce_freeze wait_relation_lock
+	enforce_freeze wait_relation_lock transfer_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 
