@@ -464,7 +464,7 @@ COMMENT ON SEQUENCE lockable.history_seq IS 'numbers the rows of lockable.histor
 REVOKE ALL ON SEQUENCE lockable.history_seq FROM PUBLIC;
 
 CREATE TABLE lockable.history (
-    id             bigint      PRIMARY KEY,
+    id             bigint      NOT NULL,
     at             timestamptz NOT NULL,
     event          text        NOT NULL,
     uid            text        NOT NULL,
@@ -478,7 +478,7 @@ CREATE INDEX history_uid ON lockable.history (uid, at);
 CREATE INDEX history_at ON lockable.history (at);
 COMMENT ON TABLE lockable.history IS
     'every change of a lock''s holder or line, one row per event; written only by the lockable functions';
-COMMENT ON COLUMN lockable.history.id IS 'order of the events';
+COMMENT ON COLUMN lockable.history.id IS 'order of the events (no index: each index costs every grant an insert)';
 COMMENT ON COLUMN lockable.history.at IS 'when (the database clock)';
 COMMENT ON COLUMN lockable.history.event IS
     'grant, release, expiry_hand_off, sweep, break, take_over, hand_over, place_taken, place_left, place_lapsed, request or decline';

@@ -30,7 +30,8 @@
 #       ends, whatever way it ends.  The environment is cleared: pass what
 #       CMD needs as NAME=VALUE words before it, as env(1) takes them.  The
 #       host's Go toolchain, if any, is mounted read-only at its own path
-#       and put first on the PATH.
+#       and put first on the PATH, with the host's Go module cache
+#       (/var/cache/lockable/go) at its own path.
 #
 # LOCKABLE_CACHE defaults to ${XDG_CACHE_HOME}/lockable, else
 # /var/cache/lockable as root, ~/.cache/lockable otherwise.  Every entry is
@@ -187,6 +188,12 @@ RunInRoot() {
         if [ -n "$goroot" ] && mkdir -p "$root$goroot" &&
             mount --bind -o ro "$goroot" "$root$goroot"; then
             path=$goroot/bin:$path
+            # and the host'"'"'s module cache, so that nothing needs the proxy
+            # from inside (whose TLS the root may not trust)
+            gocache=$(cachedir=/var/cache/lockable/go; [ -d "$cachedir" ] && echo "$cachedir")
+            if [ -n "$gocache" ] && mkdir -p "$root$gocache"; then
+                mount --bind "$gocache" "$root$gocache"
+            fi
         fi
         exec chroot "$root" /usr/bin/env -i PATH="$path" \
             HOME=/root LANG=C.UTF-8 "$@"' RunInRoot "$root" "$goroot" "$@"
