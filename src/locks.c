@@ -5,8 +5,10 @@
  *	  lock_verify, lock_release_all, lock_break, lock_sweep, and
  *	  verify_installation.
  *
- * This file owns the SQL-callable contract: argument checks, the lease
- * rules, what each call returns, and the notifications it sends.  The
+ * This file owns the SQL-callable contract of these functions: the lease
+ * rules, what each call returns, which notifications and history rows it
+ * makes (the argument checks and the notifications themselves are
+ * calls.c's, the history history.c's, the owner lock owners.c's).  The
  * storage of lockable.locks, and the compare-and-set protocol every write
  * follows, are lock_table.c's (see lock_table.h); the waiting line and its
  * hand-off rule are queue.c's (see queue.h).  There is no session state:
