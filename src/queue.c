@@ -717,24 +717,7 @@ LineJoin(LockTable *locks, LineTable *line, UidState *state, text *owner,
 		place->removed = true;	/* superseded by the one added below */
 	}
 	else
-	{
-		Datum	   *row = palloc0(sizeof(Datum) * tupdesc->natts);
-		bool	   *rownulls = palloc(sizeof(bool) * tupdesc->natts);
-		HeapTuple	tuple;
-
-		/* Dropped columns, if any, stay NULL. */
-		memset(rownulls, true, sizeof(bool) * tupdesc->natts);
-		for (int c = 0; c < NUM_PLACE_COLUMNS; c++)
-		{
-			row[attnums[c] - 1] = datums[c];
-			rownulls[attnums[c] - 1] = false;
-		}
-		tuple = heap_form_tuple(tupdesc, row, rownulls);
-		WriteTableInsert(&line->writer, tuple);
-		heap_freetuple(tuple);
-		pfree(row);
-		pfree(rownulls);
-	}
+		InsertPlace(line, state, owner, values.last_place, ttl, now, expires);
 	CommandCounterIncrement();
 
 	/* The new place, at the end of the line as this call knows it. */
