@@ -755,8 +755,12 @@ def exception_handler(exc: Exception, context: Dict[str, Any]) -> Optional[Respo
       it), else ``"locked"`` (and ``taken_over`` is None); the others
       describe the lock's holder (None when unknown).
     - ``ResourceLocked``: 423 with the lock endpoint's body.
+    - ``LockAdminRequired`` (logged) and ``TransferNotSupported``, from a
+      view of your own that moves locks: 503 and 501 ``{"detail"}``, as
+      the package's views answer.  ``policy.TakeOverDenied`` is a Django
+      ``PermissionDenied``: DRF's 403.
 
-    For 409 and 55P03's 423 it marks the request's transaction for
+    For 409, 55P03's 423 and 503 it marks the request's transaction for
     rollback, as DRF does for its errors (the transaction cannot commit
     after a database error anyway).  ``ResourceLocked`` is not a database
     error and is not rolled back: a refused acquire wrote nothing, except,
@@ -777,4 +781,11 @@ def exception_handler(exc: Exception, context: Dict[str, Any]) -> Optional[Respo
     if code == "55P03":
         set_rollback()
         return Response(_row_locked_body(exc), status=http.HTTP_423_LOCKED)
+    if isinstance(exc, LockAdminRequired):
+        logger.error("%s", exc)
+        set_rollback()
+        return Response({"detail": LockAdminUnavailable.default_detail},
+                        status=http.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, TransferNotSupported):
+        return Response({"detail": TransferUnavailable.default_detail}, status=http.HTTP_501_NOT_IMPLEMENTED)
     return drf_exception_handler(exc, context)

@@ -287,4 +287,5 @@ def test_moving_locks_is_501_before_lockable_1_4(client_of, alice, bob, uid, dja
     root = django_user_model.objects.create_superuser("root", password="lockable")
     assert client_of(root).post(f"/api/lock/{uid}/take-over/").status_code == 501
     assert client_of(root).get(f"/api/lock/{uid}/history/").status_code == 501
+    assert client_of(root).post(f"/own-take-over/{uid}/").status_code == 501  # through the handler
     assert owner_of(uid) is None

@@ -155,6 +155,22 @@ def test_uids_with_slashes_reach_the_endpoints(lockable_admin, client_of, staff)
     release(uid, owner_for(staff))
 
 
+def test_a_view_of_ones_own_gets_403_and_503_from_the_handler(client_of, alice, staff, bob, uid, caplog):
+    acquire(uid, owner_for(bob))
+    response = client_of(alice).post(f"/own-take-over/{uid}/")
+    assert (response.status_code, response.json()) == (403, {"detail": "You may not take this lock over."})
+    response = client_of(staff).post(f"/own-take-over/{uid}/")
+    assert (response.status_code, response.json()) == (503, {"detail": NO_ADMIN})
+    assert "GRANT lockable_admin TO" in caplog.text
+    assert owner_of(uid) == owner_for(bob)
+
+
+def test_a_view_of_ones_own_takes_over(lockable_admin, client_of, staff, bob, uid):
+    acquire(uid, owner_for(bob))
+    assert client_of(staff).post(f"/own-take-over/{uid}/", {"reason": "x"}, format="json").status_code == 200
+    assert owner_of(uid) == owner_for(staff)
+
+
 # --- POST hand-over/ ------------------------------------------------------------------------
 
 
