@@ -202,7 +202,10 @@ class _ReadOnlyAdmin(_AdminBase):
         return [pattern for pattern in super().get_urls() if getattr(pattern, "name", None) == changelist]
 
     def get_queryset(self, request: Any) -> Any:
-        found = super().get_queryset(request).using(lockable_settings.DATABASE)
+        found = self.model.rows.using(lockable_settings.DATABASE).all()  # objects has no rows
+        ordering = self.get_ordering(request)
+        if ordering:
+            found = found.order_by(*ordering)
         return found.none() if getattr(request, _UNAVAILABLE, False) else found
 
     def changelist_view(self, request: Any, extra_context: Optional[Dict[str, Any]] = None) -> Any:

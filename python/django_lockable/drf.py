@@ -553,7 +553,7 @@ class HistoryView(generics.ListAPIView):
     def get_queryset(self) -> Any:
         from .models import LockHistory
 
-        found = LockHistory.objects.using(lockable_settings.DATABASE).all()
+        found = LockHistory.rows.using(lockable_settings.DATABASE).all()
         uid = getattr(self, "kwargs", {}).get("uid")
         if uid is not None:
             found = found.filter(uid=uid)

@@ -224,3 +224,14 @@ def test_the_migration_is_the_models(db):
     out = StringIO()
     call_command("makemigrations", "django_lockable", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
+
+
+@pytest.mark.parametrize("admin_role", [True, False], ids=["lockable_admin", "lockable_user"])
+def test_dumpdata_leaves_the_views_alone(request, alice, uid, admin_role):
+    if admin_role:
+        request.getfixturevalue("lockable_admin")
+    acquire(uid, owner_for(alice))
+    for args in (["django_lockable"], ["django_lockable", "--all"], []):
+        out = StringIO()
+        call_command("dumpdata", *args, stdout=out)
+        assert not [o for o in json.loads(out.getvalue()) if o["model"].startswith("django_lockable.")], args

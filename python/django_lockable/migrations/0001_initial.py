@@ -33,6 +33,7 @@ class Migration(migrations.Migration):
                 ),
                 "managed": False,
                 "default_permissions": ("view",),
+                "base_manager_name": "objects",
             },
         ),
         migrations.CreateModel(
@@ -54,6 +55,7 @@ class Migration(migrations.Migration):
                 "ordering": ("-at", "uid", "event", "owner", "token", "previous_owner", "reason", "role"),
                 "managed": False,
                 "default_permissions": ("view",),
+                "base_manager_name": "objects",
             },
         ),
     ]
