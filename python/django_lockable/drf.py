@@ -755,10 +755,9 @@ def exception_handler(exc: Exception, context: Dict[str, Any]) -> Optional[Respo
       it), else ``"locked"`` (and ``taken_over`` is None); the others
       describe the lock's holder (None when unknown).
     - ``ResourceLocked``: 423 with the lock endpoint's body.
-    - ``LockAdminRequired`` (logged) and ``TransferNotSupported``, from a
-      view of your own that moves locks: 503 and 501 ``{"detail"}``, as
-      the package's views answer.  ``policy.TakeOverDenied`` is a Django
-      ``PermissionDenied``: DRF's 403.
+    - ``policy.TakeOverDenied``, ``LockAdminRequired`` (logged) and
+      ``TransferNotSupported``, from a view of your own that moves locks:
+      403, 503 and 501 ``{"detail"}``, as the package's views answer.
 
     For 409, 55P03's 423 and 503 it marks the request's transaction for
     rollback, as DRF does for its errors (the transaction cannot commit
@@ -781,6 +780,8 @@ def exception_handler(exc: Exception, context: Dict[str, Any]) -> Optional[Respo
     if code == "55P03":
         set_rollback()
         return Response(_row_locked_body(exc), status=http.HTTP_423_LOCKED)
+    if isinstance(exc, policy.TakeOverDenied):
+        return Response({"detail": exc.message}, status=http.HTTP_403_FORBIDDEN)
     if isinstance(exc, LockAdminRequired):
         logger.error("%s", exc)
         set_rollback()
