@@ -5,33 +5,50 @@ cached, so ``override_settings`` in tests and changes at run time apply at
 once.  Values are normalized here (seconds become ``timedelta``, dotted paths
 become callables) so the rest of the package sees one form only.
 
-=========================  ===============  ==================================
-setting                    default          meaning
-=========================  ===============  ==================================
-LOCKABLE_OWNER             None             callable ``(user) -> str`` (or its
-                                            dotted path) naming a user's lock
-                                            owner; None: ``"user:<pk>"``
-LOCKABLE_TTL               60 (seconds)     lease of a lock or place when none
-                                            is given
-LOCKABLE_MAX_TTL           600 (seconds)    the longest ttl a REST client may
-                                            ask for (400 above it)
-LOCKABLE_LOCK_PERMISSION   None             callable ``(request, uid) ->
-                                            bool`` (or its dotted path): may
-                                            this request lock uid? None: any
-                                            authenticated user
-LOCKABLE_DATABASE          "default"        database alias of the REST view,
-                                            ``Mutex``, ``writing_as``,
-                                            ``lockable_sweep`` and the live
-                                            editing consumer
-LOCKABLE_LISTEN_DATABASE   None             database alias whose connection
-                                            parameters the notification
-                                            bridge listens with; None: as
-                                            ``LOCKABLE_DATABASE``
-LOCKABLE_LISTEN_NODES      ()               further PostgreSQL nodes to
-                                            listen on: dicts of libpq
-                                            parameters (or conninfo strings)
-                                            over the listen database's own
-=========================  ===============  ==================================
+=============================  =============  ==================================
+setting                        default        meaning
+=============================  =============  ==================================
+LOCKABLE_OWNER                 None           callable ``(user) -> str`` (or its
+                                              dotted path) naming a user's lock
+                                              owner; None: ``"user:<pk>"``
+LOCKABLE_TTL                   60 (seconds)   lease of a lock or place when none
+                                              is given
+LOCKABLE_MAX_TTL               600 (seconds)  the longest ttl a REST client may
+                                              ask for (400 above it)
+LOCKABLE_LOCK_PERMISSION       None           callable ``(request, uid) ->
+                                              bool`` (or its dotted path): may
+                                              this request lock uid? None: any
+                                              authenticated user
+LOCKABLE_TAKE_OVER_PERMISSION  None           callable ``(request, uid, holder)
+                                              -> bool`` (or its dotted path):
+                                              may this request take uid over
+                                              from holder (an owner, or None
+                                              when nobody holds it)? None: staff
+                                              users, and users with the
+                                              permission
+                                              ``django_lockable.take_over_lock``.
+                                              A user may always take over from
+                                              their own other tab or session,
+                                              whatever it says
+LOCKABLE_DISPLAY_NAME          None           callable ``(user) -> str`` (or its
+                                              dotted path): how a user is named
+                                              to others (who took a lock over);
+                                              None: the full name, else the user
+                                              name
+LOCKABLE_DATABASE              "default"      database alias of the REST views,
+                                              ``Mutex``, ``writing_as``,
+                                              ``lockable_sweep``, the live
+                                              editing consumer and the admin's
+                                              lock pages
+LOCKABLE_LISTEN_DATABASE       None           database alias whose connection
+                                              parameters the notification bridge
+                                              listens with; None: as
+                                              ``LOCKABLE_DATABASE``
+LOCKABLE_LISTEN_NODES          ()             further PostgreSQL nodes to listen
+                                              on: dicts of libpq parameters (or
+                                              conninfo strings) over the listen
+                                              database's own
+=============================  =============  ==================================
 """
 from datetime import timedelta
 from typing import Any, Callable, Dict, Optional, Tuple, Union
@@ -47,6 +64,8 @@ DEFAULTS = {
     "TTL": timedelta(seconds=60),
     "MAX_TTL": timedelta(seconds=600),
     "LOCK_PERMISSION": None,
+    "TAKE_OVER_PERMISSION": None,
+    "DISPLAY_NAME": None,
     "DATABASE": "default",
     "LISTEN_DATABASE": None,
     "LISTEN_NODES": (),
@@ -115,6 +134,17 @@ class LockableSettings:
     def LOCK_PERMISSION(self) -> Optional[Callable[[Any, str], bool]]:
         """The callable deciding who may lock which uid, or None."""
         return self._callable("LOCK_PERMISSION")
+
+    @property
+    def TAKE_OVER_PERMISSION(self) -> Optional[Callable[[Any, str, Optional[str]], bool]]:
+        """The callable deciding who may take which uid over from whom, or
+        None for the default (``django_lockable.policy``)."""
+        return self._callable("TAKE_OVER_PERMISSION")
+
+    @property
+    def DISPLAY_NAME(self) -> Optional[Callable[[Any], str]]:
+        """The callable naming a user to others, or None for the default."""
+        return self._callable("DISPLAY_NAME")
 
     @property
     def DATABASE(self) -> str:
