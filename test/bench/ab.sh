@@ -3,6 +3,7 @@
 # other in one run (make bench-ab).
 #
 #   test/bench/ab.sh [--base REV] [--duration SECS] [--rounds N]
+#                    [--scenarios NAME,...] [--b-options "-c name=value ..."]
 #
 # A is git revision REV (default: LOCKABLE_AB_BASE, else 1.3's last commit,
 # 92360a6), B the working tree.  Both are built against one PostgreSQL 15,
@@ -20,8 +21,10 @@
 #             the UPDATE scenarios, and within each build the ratios of the
 #             triggers' UPDATEs to the plain one.
 #
-# No target is checked: it prints figures for a person to read (issue 20's
-# "a plain grant at most 3% slower" is read off the fresh line).
+# --b-options are server options for B's calls only (PGOPTIONS), such as
+# "-c lockable.history=off" to measure 1.4's other changes without its
+# history.  No target is checked: it prints figures for a person to read
+# (issue 20's "a plain grant at most 3% slower" is read off the fresh line).
 source "$(dirname "$0")/../lib.sh"
 cd "$LOCKABLE_TOP"
 # shellcheck source=../versions/servers.sh
@@ -32,12 +35,16 @@ source test/versions/matrix.sh
 base=${LOCKABLE_AB_BASE:-92360a6}
 duration=${LOCKABLE_BENCH_DURATION:-5}
 rounds=${LOCKABLE_BENCH_RUNS:-5}
+only=
+b_options=
 while [ $# -gt 0 ]; do
     case "$1" in
     --base) base=$2; shift ;;
     --duration) duration=$2; shift ;;
     --rounds) rounds=$2; shift ;;
-    *) echo "usage: $0 [--base REV] [--duration SECS] [--rounds N]" >&2; exit 2 ;;
+    --scenarios) only=",$2,"; shift ;;
+    --b-options) b_options=$2; shift ;;
+    *) echo "usage: $0 [--base REV] [--duration SECS] [--rounds N] [--scenarios NAME,...] [--b-options OPTIONS]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -104,6 +111,7 @@ Tps() {
     local side=$1 script=$2 port bin options
     eval "port=\$PORT_$side; bin=\$BIN_$side"
     options="-c synchronous_commit=off -c lockable.notify=off"
+    [ "$side" = b ] && options+=" $b_options"
     [[ $script == update-* ]] && options+=" -c lockable.owner=app"
     PGOPTIONS="$options" "$bin/pgbench" -n -M prepared -c 4 -j 2 -T "$duration" \
         -h "$work/$side" -p "$port" -U postgres \
@@ -120,6 +128,7 @@ declare -A MED
 for pair in $SCENARIOS; do
     name=${pair%%:*}
     script=${pair#*:}
+    [ -z "$only" ] || [[ $only == *",$name,"* ]] || continue
     a=() b=()
     for ((r = 1; r <= rounds; r++)); do
         if ((r % 2)); then
@@ -138,13 +147,14 @@ echo "| scenario | A ($base) | B (working tree) | B / A |"
 echo "|---|---:|---:|---:|"
 for pair in $SCENARIOS; do
     name=${pair%%:*}
+    [ -n "${MED[$name,a]:-}" ] || continue
     awk -v n="$name" -v a="${MED[$name,a]}" -v b="${MED[$name,b]}" \
         'BEGIN { printf "| %s | %.0f | %.0f | %.3f |\n", n, a, b, b / a }'
 done
 echo
-for side in a b; do
+[ -n "${MED[update-plain,a]:-}" ] && for side in a b; do
     awk -v s="$side" -v p="${MED[update-plain,$side]}" -v v="${MED[update-versioned,$side]}" \
         -v e="${MED[update-enforced,$side]}" \
         'BEGIN { printf "%s: UPDATE, version_check / plain %.2f, enforce_lock / plain %.2f\n", toupper(s), v / p, e / p }'
 done
-echo "(median of $rounds alternating runs of ${duration}s, 4 clients, synchronous_commit = off)"
+echo "(median of $rounds alternating runs of ${duration}s, 4 clients, synchronous_commit = off${b_options:+; B with $b_options})"
