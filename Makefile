@@ -9,14 +9,19 @@ OBJS = \
 	src/citus.o \
 	src/table_write.o \
 	src/lock_table.o \
+	src/history.o \
 	src/notify.o \
 	src/owners.o \
 	src/queue.o \
+	src/sweeper.o \
 	src/wait.o \
+	src/calls.o \
 	src/locks.o \
+	src/transfer.o \
 	src/trigger_cache.o \
 	src/version_check.o \
 	src/enforce_lock.o \
+	src/announce_save.o \
 	src/trigger_setup.o \
 	src/distribute.o
 
@@ -28,7 +33,7 @@ PGFILEDESC = "lockable - lease locks with fencing tokens"
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
 REGRESS = setup acquire release admin validation security storage trust queue \
 	version_check enforce_lock trigger_setup trigger_memory upgrade \
-	privileges hardening
+	privileges hardening transfer
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
@@ -37,7 +42,7 @@ ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_r
 	wait_bound notify queue_join_release queue_handoff queue_release_all \
 	queue_notify version_race fenced_write enforce_row_locks wait_line_appears \
 	wait_stale_timeout grant_after_wait wait_wake release_all_atomic \
-	enforce_freeze wait_relation_lock
+	enforce_freeze wait_relation_lock transfer_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 
@@ -55,7 +60,7 @@ include $(PGXS)
 # --enable-depend: rebuild every object when any of our headers changes.
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test demo bench stress demo-web bench-web print-regress print-isolation
+.PHONY: test demo bench bench-ab stress demo-web bench-web print-regress print-isolation
 
 # The two README commands: each installs what is missing, builds, installs,
 # runs on a throwaway cluster and cleans up after itself.
@@ -67,6 +72,11 @@ demo:
 
 bench:
 	test/run.sh bench
+
+# Two builds measured against each other in one run: LOCKABLE_AB_BASE (a
+# git revision, default 1.3's last commit) and the working tree.
+bench-ab:
+	test/run.sh bench-ab
 
 stress:
 	test/run.sh stress

@@ -380,23 +380,32 @@ CheckOwnerOnce(Relation rel, EnforceTrigger *entry)
 static text *
 RowLockUid(EnforceTrigger *entry, Datum value, bool isnull)
 {
-	char	   *valuetext;
-	size_t		prefixlen;
-	size_t		valuelen;
-	text	   *uid;
-
 	if (isnull)
 		return NULL;
+	return LockUidOfValue(&entry->typoutput, entry->trim_blanks,
+						  entry->prefix, entry->prefixlen, value);
+}
 
-	valuetext = OutputFunctionCall(&entry->typoutput, value);
-	prefixlen = entry->prefixlen;
-	valuelen = strlen(valuetext);
-	if (entry->trim_blanks)
+/*
+ * LockUidOfValue
+ *		prefix || value::text, for a lock column's value: the text its type's
+ *		output function makes, without trailing blanks for char(n)
+ *		(trim_blanks), as the cast to text makes it.
+ */
+text *
+LockUidOfValue(FmgrInfo *typoutput, bool trim_blanks, const char *prefix,
+			   int prefixlen, Datum value)
+{
+	char	   *valuetext = OutputFunctionCall(typoutput, value);
+	size_t		valuelen = strlen(valuetext);
+	text	   *uid;
+
+	if (trim_blanks)
 		while (valuelen > 0 && valuetext[valuelen - 1] == ' ')
 			valuelen--;
 	uid = (text *) palloc(VARHDRSZ + prefixlen + valuelen);
 	SET_VARSIZE(uid, VARHDRSZ + prefixlen + valuelen);
-	memcpy(VARDATA(uid), entry->prefix, prefixlen);
+	memcpy(VARDATA(uid), prefix, prefixlen);
 	memcpy(VARDATA(uid) + prefixlen, valuetext, valuelen);
 	return uid;
 }

@@ -214,7 +214,12 @@ RunStatement(LockStatement stmt, Datum *values, Oid shard, Snapshot read)
 
 /*---- Opening the table ----*/
 
-static Oid
+/*
+ * LockableRelid
+ *		The OID of relation lockable.relname (InvalidOid if missing_ok and
+ *		there is none).
+ */
+Oid
 LockableRelid(const char *relname, bool missing_ok)
 {
 	Oid			namespace = get_namespace_oid("lockable", missing_ok);

@@ -14,6 +14,15 @@
  *						how full the NOTIFY queue may be (0 to 1) for the
  *						notifications of a commit to be sent rather than
  *						dropped (notify.c).
+ *	lockable.sweep_interval, lockable.sweep_databases,
+ *	lockable.sweep_older_than
+ *						the background sweeper's round, databases and
+ *						lock_sweep argument (sweeper.c; preloaded only).
+ *	lockable.history, lockable.history_retention
+ *						whether changes of holders and lines are logged in
+ *						lockable.history, and how long lock_sweep keeps the
+ *						rows (history.c; superuser settings, so that a role
+ *						cannot hide its own take-overs).
  *	lockable.owner		the acting lock owner that the enforce_lock trigger
  *						checks writes against (empty: no owner).
  *	lockable.token		the fencing token the acting owner writes with
@@ -35,7 +44,9 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "history.h"
 #include "notify.h"
+#include "sweeper.h"
 #include "wait.h"
 
 PG_MODULE_MAGIC;
@@ -211,6 +222,48 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("lockable.history",
+							 gettext_noop("Whether every change of a lock's holder or line is logged in lockable.history."),
+							 gettext_noop("Set per database or role with ALTER DATABASE or ALTER ROLE ... SET."),
+							 &lockable_history,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("lockable.history_retention",
+							gettext_noop("lock_sweep deletes rows of lockable.history older than this; 0 keeps them all."),
+							NULL,
+							&lockable_history_retention,
+							30 * 24 * 3600, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lockable.sweep_interval",
+							gettext_noop("Seconds between the background sweeper's rounds; 0 turns it off."),
+							gettext_noop("Needs shared_preload_libraries = 'lockable'."),
+							&lockable_sweep_interval,
+							0, 0, INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("lockable.sweep_databases",
+							   gettext_noop("The databases the background sweeper runs lock_sweep in, comma-separated."),
+							   NULL,
+							   &lockable_sweep_databases,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("lockable.sweep_older_than",
+							gettext_noop("The background sweeper deletes the rows of locks that ended at least this long ago."),
+							NULL,
+							&lockable_sweep_older_than,
+							3600, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("lockable.notify",
 							 gettext_noop("Announces grants, releases and breaks on the \"lockable\" channel."),
 							 NULL,
@@ -254,6 +307,7 @@ _PG_init(void)
 	{
 		WaitShmemRequest();
 		NotifyShmemRequest();
+		SweeperRegister();
 	}
 	WaitInit();
 }

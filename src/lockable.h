@@ -84,6 +84,8 @@ extern void CheckLockColumnType(Oid typid, const char *colname,
 extern void CheckLockPrefix(const char *prefix);
 extern void CheckNotCitusTable(Relation rel);
 extern void CheckTableOwnerMayUseLockable(Relation rel);
+extern text *LockUidOfValue(FmgrInfo *typoutput, bool trim_blanks,
+							const char *prefix, int prefixlen, Datum value);
 
 /* A column of one of the extension's tables, as its scripts create it. */
 typedef struct ExpectedColumn
@@ -102,5 +104,8 @@ extern void TrustCitusShard(Relation shard, Relation table,
 							AttrNumber *attnums);
 extern void TrustExtensionSequence(Oid relid);
 extern bool RoleMayUseLockable(Oid role);
+
+/* lockable.relname, by name in the extension's schema (lock_table.c). */
+extern Oid	LockableRelid(const char *relname, bool missing_ok);
 
 #endif							/* LOCKABLE_H */

@@ -5,8 +5,10 @@
  *	  lock_verify, lock_release_all, lock_break, lock_sweep, and
  *	  verify_installation.
  *
- * This file owns the SQL-callable contract: argument checks, the lease
- * rules, what each call returns, and the notifications it sends.  The
+ * This file owns the SQL-callable contract of these functions: the lease
+ * rules, what each call returns, which notifications and history rows it
+ * makes (the argument checks and the notifications themselves are
+ * calls.c's, the history history.c's, the owner lock owners.c's).  The
  * storage of lockable.locks, and the compare-and-set protocol every write
  * follows, are lock_table.c's (see lock_table.h); the waiting line and its
  * hand-off rule are queue.c's (see queue.h).  There is no session state:
@@ -69,7 +71,9 @@
 #include "utils/timeout.h"
 #include "utils/wait_event.h"
 
+#include "calls.h"
 #include "citus.h"
+#include "history.h"
 #include "lock_table.h"
 #include "notify.h"
 #include "owners.h"
@@ -93,288 +97,7 @@ PG_FUNCTION_INFO_V1(lock_break);
 PG_FUNCTION_INFO_V1(lock_sweep);
 PG_FUNCTION_INFO_V1(verify_installation);
 
-/*---- Argument checks ----*/
-
-/*
- * The arguments that are checked by one helper each.  Every message is a
- * whole sentence, so that it can be translated.
- */
-typedef enum NameArgument
-{
-	ARG_UID,
-	ARG_OWNER
-} NameArgument;
-
-static const struct
-{
-	const char *null_message;
-	const char *empty_message;
-	const char *long_message;
-	const char *long_detail;
-}			name_messages[] = {
-	[ARG_UID] = {
-		gettext_noop("lock uid cannot be null"),
-		gettext_noop("lock uid cannot be empty"),
-		gettext_noop("lock uid is too long"),
-		gettext_noop("The uid is %d bytes long; the limit is %d bytes.")
-	},
-	[ARG_OWNER] = {
-		gettext_noop("lock owner cannot be null"),
-		gettext_noop("lock owner cannot be empty"),
-		gettext_noop("lock owner is too long"),
-		gettext_noop("The owner is %d bytes long; the limit is %d bytes.")
-	},
-};
-
-typedef enum IntervalArgument
-{
-	ARG_TTL,
-	ARG_WAIT,
-	ARG_OLDER_THAN
-} IntervalArgument;
-
-static const char *const interval_null_messages[] = {
-	[ARG_TTL] = gettext_noop("ttl cannot be null"),
-	[ARG_WAIT] = gettext_noop("wait cannot be null"),
-	[ARG_OLDER_THAN] = gettext_noop("older_than cannot be null"),
-};
-
-/* From PostgreSQL 17 an interval can be 'infinity' or '-infinity'. */
-#ifdef INTERVAL_NOT_FINITE
-static const char *const interval_infinite_messages[] = {
-	[ARG_TTL] = gettext_noop("ttl must be finite"),
-	[ARG_WAIT] = gettext_noop("wait must be finite"),
-	[ARG_OLDER_THAN] = gettext_noop("older_than must be finite"),
-};
-#endif
-
-/*
- * GetNameArg
- *		Fetch a uid or owner argument, refusing NULL, empty and overlong ones.
- */
-static text *
-GetNameArg(FunctionCallInfo fcinfo, int argno, NameArgument which)
-{
-	text	   *name;
-	int			len;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s", _(name_messages[which].null_message))));
-
-	name = PG_GETARG_TEXT_PP(argno);
-	len = VARSIZE_ANY_EXHDR(name);
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s", _(name_messages[which].empty_message))));
-	if (len > LOCKABLE_MAX_NAME_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s", _(name_messages[which].long_message)),
-				 errdetail(name_messages[which].long_detail,
-						   len, LOCKABLE_MAX_NAME_BYTES)));
-	return name;
-}
-
-/*
- * GetIntervalArg
- *		Fetch an interval argument, refusing NULL.
- */
-static Interval *
-GetIntervalArg(FunctionCallInfo fcinfo, int argno, IntervalArgument which)
-{
-	Interval   *span;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s", _(interval_null_messages[which]))));
-	span = PG_GETARG_INTERVAL_P(argno);
-#ifdef INTERVAL_NOT_FINITE
-	if (INTERVAL_NOT_FINITE(span))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s", _(interval_infinite_messages[which]))));
-#endif
-	return span;
-}
-
-static bool
-IntervalHasNegativeField(const Interval *span)
-{
-	return span->month < 0 || span->day < 0 || span->time < 0;
-}
-
-static bool
-IntervalIsZero(const Interval *span)
-{
-	return span->month == 0 && span->day == 0 && span->time == 0;
-}
-
-static char *
-IntervalText(Interval *span)
-{
-	return DatumGetCString(DirectFunctionCall1(interval_out,
-											   IntervalPGetDatum(span)));
-}
-
-/*
- * IntervalMicroseconds
- *		An interval's length in microseconds (a month counted as 30 days),
- *		saturating at PG_INT64_MAX.  Only for non-negative intervals.
- */
-static int64
-IntervalMicroseconds(const Interval *span)
-{
-	int64		days = (int64) span->month * DAYS_PER_MONTH + span->day;
-
-	if (days > (PG_INT64_MAX - span->time) / USECS_PER_DAY)
-		return PG_INT64_MAX;
-	return days * USECS_PER_DAY + span->time;
-}
-
-static TimestampTz
-TimestampPlusInterval(TimestampTz start, Interval *span)
-{
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-												   TimestampTzGetDatum(start),
-												   IntervalPGetDatum(span)));
-}
-
-/*
- * LeaseEnd
- *		Check a ttl against the rules and lockable.max_ttl, and return when a
- *		lease of that length taken at "now" ends.
- */
-static TimestampTz
-LeaseEnd(Interval *ttl, TimestampTz now)
-{
-	Interval   *max_ttl = LockableMaxTtl();
-
-	if (IntervalHasNegativeField(ttl) || IntervalIsZero(ttl))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl must be positive"),
-				 errdetail("The ttl is \"%s\"; it must be longer than zero, with no negative field.",
-						   IntervalText(ttl))));
-
-	/*
-	 * Compare the lengths first (this also keeps an absurd ttl from
-	 * overflowing the timestamp arithmetic), then the exact end times, which
-	 * count months and days by the calendar.
-	 */
-	if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
-										  IntervalPGetDatum(ttl),
-										  IntervalPGetDatum(max_ttl))) > 0 ||
-		TimestampPlusInterval(now, ttl) > TimestampPlusInterval(now, max_ttl))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ttl exceeds lockable.max_ttl"),
-				 errdetail("The ttl is \"%s\"; lockable.max_ttl is \"%s\".",
-						   IntervalText(ttl), lockable_max_ttl_string),
-				 errhint("Renew a lock by acquiring it again before it expires.")));
-
-	return TimestampPlusInterval(now, ttl);
-}
-
-static bool
-TextEqual(const text *a, const text *b)
-{
-	int			len = VARSIZE_ANY_EXHDR(a);
-
-	return len == (int) VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), len) == 0;
-}
-
-/*---- Notifications ----*/
-
-/*
- * Announce
- *		Queue a notification on the lockable channel, a hint sent at commit
- *		and dropped on rollback (notify.c).  Events that may let a waiter
- *		in also wake the uid's waiters at commit (wait.c), notify or not.
- *		token < 0 and position <= 0 are left out of the payload; waiters is
- *		the length of the line after the event.
- */
-static void
-Announce(const char *event, text *uid, text *owner, int64 token,
-		 int position, int waiters)
-{
-	StringInfoData payload;
-
-	/*
-	 * A lock that ended, was handed on or broken, or a line a waiter left:
-	 * waiters of the uid look again when this commits.
-	 */
-	if (strcmp(event, "acquired") != 0 && strcmp(event, "queued") != 0)
-		WaitSignalAtCommit(uid);
-
-	if (!lockable_notify)
-		return;
-
-	initStringInfo(&payload);
-	appendStringInfo(&payload, "{\"event\": \"%s\", \"uid\": ", event);
-	escape_json(&payload, text_to_cstring(uid));
-	appendStringInfoString(&payload, ", \"owner\": ");
-	escape_json(&payload, text_to_cstring(owner));
-	if (token >= 0)
-		appendStringInfo(&payload, ", \"token\": " INT64_FORMAT, token);
-	if (position > 0)
-		appendStringInfo(&payload, ", \"position\": %d", position);
-	appendStringInfo(&payload, ", \"waiters\": %d}", waiters);
-	NotifyHint(payload.data);
-	pfree(payload.data);
-}
-
-/*
- * AnnounceHandOff
- *		The notifications of a hand-off of an expired lock (its former
- *		holder, if it had one, lost it) and of the grant it made.
- */
-static void
-AnnounceHandOff(UidState *state, text *lost, int64 lost_token,
-				const HandOff *handoff, TimestampTz now)
-{
-	int			waiters = LineWaiters(state, now);
-
-	if (!handoff->handed)
-		return;
-	if (lost != NULL)
-		Announce("expired", state->uid, lost, lost_token, 0, waiters);
-	Announce("acquired", state->uid, handoff->holder, handoff->token, 0,
-			 waiters);
-}
-
 /*---- lock_acquire ----*/
-
-/* The tables of one call. */
-typedef struct Tables
-{
-	LockTable	locks;
-	LineTable	line;			/* opened on first need */
-} Tables;
-
-/*
- * TablesOpen
- *		Open the tables for the calls on uid (on Citus, its shards) made by
- *		function caller.
- */
-static void
-TablesOpen(Tables *tables, text *uid, const char *caller, bool write)
-{
-	LockTableOpen(&tables->locks, uid, caller, write);
-	memset(&tables->line, 0, sizeof(LineTable));
-	tables->line.shard = tables->locks.places_shard;
-}
-
-static void
-TablesClose(Tables *tables)
-{
-	LineTableClose(&tables->line);
-	LockTableClose(&tables->locks);
-}
 
 /*
  * TryAcquire
@@ -393,8 +116,6 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 {
 	LockTable  *locks = &tables->locks;
 	LineTable  *line = &tables->line;
-	TimestampTz now;
-	TimestampTz expires;
 
 	/*
 	 * Each "continue" below: a concurrent transaction changed the uid
@@ -407,9 +128,10 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 		int			head;
 		text	   *lost;
 		int64		lost_token;
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz expires = TimestampPlusInterval(now, ttl);
 
-		*nowp = now = GetCurrentTimestamp();
-		expires = TimestampPlusInterval(now, ttl);
+		*nowp = now;
 		UidRead(locks, line, uid, state);
 		*position = 0;
 
@@ -458,6 +180,7 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 				if (LineJoin(locks, line, state, owner, ttl, now,
 							 position) != LOCK_WRITE_OK)
 					continue;
+				HistoryRecord(locks, "place_taken", uid, owner, -1, NULL, NULL);
 				Announce("queued", uid, owner, -1, *position,
 						 LineWaiters(state, now));
 			}
@@ -476,7 +199,8 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 			if (LineHandOff(locks, line, state, now, false, NULL,
 							&handoff) != LOCK_WRITE_OK)
 				continue;
-			AnnounceHandOff(state, lost, lost_token, &handoff, now);
+			AnnounceHandOff(locks, state, lost, lost_token, &handoff, now,
+							"expiry_hand_off");
 			continue;
 		}
 
@@ -487,6 +211,8 @@ TryAcquire(Tables *tables, UidState *state, text *uid, text *owner,
 		if (LineGrant(locks, line, state, owner, token, now,
 					  expires) != LOCK_WRITE_OK)
 			continue;
+		HistoryRecord(locks, head >= 0 && lost != NULL ? "expiry_hand_off" : "grant",
+					  uid, owner, token, lost, NULL);
 		if (head >= 0 && lost != NULL)
 			Announce("expired", uid, lost, lost_token, 0,
 					 LineWaiters(state, now));
@@ -900,11 +626,16 @@ Release(Tables *tables, text *uid, text *owner)
 			if (LineHandOff(locks, line, &state, now, true, NULL,
 							&handoff) != LOCK_WRITE_OK)
 				continue;
+			HistoryRecord(locks, "release", uid, owner, token, NULL, NULL);
 			Announce("released", uid, owner, token, 0,
 					 LineWaiters(&state, now));
 			if (handoff.handed)
+			{
+				HistoryRecord(locks, "grant", uid, handoff.holder,
+							  handoff.token, owner, "hand-off");
 				Announce("acquired", uid, handoff.holder, handoff.token, 0,
 						 LineWaiters(&state, now));
+			}
 			done = true;
 			break;
 		}
@@ -923,6 +654,11 @@ Release(Tables *tables, text *uid, text *owner)
 			if (LineHandOff(locks, line, &state, now, false, owner,
 							&handoff) != LOCK_WRITE_OK)
 				continue;
+			if (left)
+				HistoryRecord(locks, "place_left", uid, owner, -1, NULL, NULL);
+			if (handoff.handed)
+				HistoryRecord(locks, "expiry_hand_off", uid, handoff.holder,
+							  handoff.token, lost, NULL);
 			if (lost != NULL && handoff.handed)
 				Announce("expired", uid, lost, lost_token, 0,
 						 LineWaiters(&state, now));
@@ -942,7 +678,10 @@ Release(Tables *tables, text *uid, text *owner)
 			if (LineLeave(locks, line, &state, mine) != LOCK_WRITE_OK)
 				continue;
 			if (left)
+			{
+				HistoryRecord(locks, "place_left", uid, owner, -1, NULL, NULL);
 				Announce("left", uid, owner, -1, 0, LineWaiters(&state, now));
+			}
 			done = left;
 		}
 		break;
@@ -1102,11 +841,16 @@ lock_break(PG_FUNCTION_ARGS)
 			if (LineHandOff(&tables.locks, &tables.line, &state, now, true,
 							NULL, &handoff) != LOCK_WRITE_OK)
 				continue;
+			HistoryRecord(&tables.locks, "break", uid, holder, token, NULL, NULL);
 			Announce("broken", uid, holder, token, 0,
 					 LineWaiters(&state, now));
 			if (handoff.handed)
+			{
+				HistoryRecord(&tables.locks, "grant", uid, handoff.holder,
+							  handoff.token, holder, "hand-off");
 				Announce("acquired", uid, handoff.holder, handoff.token, 0,
 						 LineWaiters(&state, now));
+			}
 			broken = true;
 			break;
 		}
@@ -1115,7 +859,8 @@ lock_break(PG_FUNCTION_ARGS)
 			if (LineHandOff(&tables.locks, &tables.line, &state, now, false,
 							NULL, &handoff) != LOCK_WRITE_OK)
 				continue;
-			AnnounceHandOff(&state, holder, token, &handoff, now);
+			AnnounceHandOff(&tables.locks, &state, holder, token, &handoff,
+							now, "expiry_hand_off");
 		}
 		break;
 	}
@@ -1248,7 +993,8 @@ SweepLines(TimestampTz now)
 			if (LineHandOff(&tables.locks, &tables.line, &state, now, false,
 							NULL, &handoff) != LOCK_WRITE_OK)
 				continue;
-			AnnounceHandOff(&state, lost, lost_token, &handoff, now);
+			AnnounceHandOff(&tables.locks, &state, lost, lost_token, &handoff,
+							now, "sweep");
 			break;
 		}
 	}
@@ -1293,6 +1039,8 @@ lock_sweep(PG_FUNCTION_ARGS)
 
 	SweepLines(now);
 	deleted = (int64) LockTableSweep(cutoff);
+	/* and the history older than lockable.history_retention */
+	(void) HistorySweep();
 
 	/* On the Citus coordinator: and on every worker, for their shards. */
 	if (LockTableDistributed() && CitusLocalGroupId() == 0)

@@ -146,6 +146,7 @@ CountDropped(int n)
 static double
 QueueUsage(void)
 {
+	/* cppcheck-suppress unusedStructMember */
 	LOCAL_FCINFO(fcinfo, 0);
 
 	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);

@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 
 #include "citus.h"
+#include "history.h"
 
 /* The columns of lockable.places, as lockable--1.1--1.2.sql created them. */
 static const ExpectedColumn places_columns[NUM_PLACE_COLUMNS] = {
@@ -368,6 +369,14 @@ LineWaiters(const UidState *state, TimestampTz now)
 
 /*---- Writing places ----*/
 
+static TimestampTz
+TimestampPlusIntervalQueue(TimestampTz start, Interval *span)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(start),
+												   IntervalPGetDatum(span)));
+}
+
 static Snapshot
 Crosscheck(void)
 {
@@ -397,7 +406,7 @@ CheckPlaceWrite(TM_Result result, const UidState *state)
  *		lock row has succeeded.
  */
 static void
-RemoveMarkedPlaces(LineTable *line, UidState *state)
+RemoveMarkedPlaces(LockTable *locks, LineTable *line, UidState *state)
 {
 	for (int i = 0; i < state->nplaces; i++)
 	{
@@ -405,6 +414,9 @@ RemoveMarkedPlaces(LineTable *line, UidState *state)
 
 		if (place->removed && place->tuple != NULL)
 		{
+			if (place->lapsed)
+				HistoryRecord(locks, "place_lapsed", state->uid, place->owner,
+							  -1, NULL, NULL);
 			CheckPlaceWrite(WriteTableDelete(&line->writer,
 											 &place->tuple->t_self, true,
 											 Crosscheck()),
@@ -436,7 +448,7 @@ MarkLapsed(UidState *state, TimestampTz now)
 {
 	for (int i = 0; i < state->nplaces; i++)
 		if (state->places[i].expires_at <= now)
-			state->places[i].removed = true;
+			state->places[i].removed = state->places[i].lapsed = true;
 }
 
 /*
@@ -457,13 +469,13 @@ WriteLockAndLine(LockTable *locks, LineTable *line, UidState *state,
 	if (result != LOCK_WRITE_OK)
 	{
 		for (int i = 0; i < state->nplaces; i++)
-			state->places[i].removed = false;
+			state->places[i].removed = state->places[i].lapsed = false;
 		return result;
 	}
 	if (CountRemoved(state) > 0)
 	{
 		LineTableEnsureOpen(line, true);
-		RemoveMarkedPlaces(line, state);
+		RemoveMarkedPlaces(locks, line, state);
 	}
 	return LOCK_WRITE_OK;
 }
@@ -561,6 +573,93 @@ LineHandOff(LockTable *locks, LineTable *line, UidState *state,
 }
 
 /*
+ * InsertPlace
+ *		Insert the place row of owner in state->uid's line at order number
+ *		seq; the caller has written the lock row.
+ */
+static void
+InsertPlace(LineTable *line, UidState *state, const text *owner, int64 seq,
+			Interval *ttl, TimestampTz now, TimestampTz expires)
+{
+	TupleDesc	tupdesc;
+	Datum	   *row;
+	bool	   *rownulls;
+	HeapTuple	tuple;
+
+	LineTableEnsureOpen(line, true);
+	tupdesc = RelationGetDescr(line->heap);
+	row = palloc0(sizeof(Datum) * tupdesc->natts);
+	rownulls = palloc(sizeof(bool) * tupdesc->natts);
+	/* Dropped columns, if any, stay NULL. */
+	memset(rownulls, true, sizeof(bool) * tupdesc->natts);
+#define SET(col, datum) \
+	do { row[line->attnum[col] - 1] = (datum); rownulls[line->attnum[col] - 1] = false; } while (0)
+	SET(PLACE_UID, PointerGetDatum(state->uid));
+	SET(PLACE_OWNER, PointerGetDatum(owner));
+	SET(PLACE_SEQ, Int64GetDatum(seq));
+	SET(PLACE_TTL, IntervalPGetDatum(ttl));
+	SET(PLACE_QUEUED_AT, TimestampTzGetDatum(now));
+	SET(PLACE_EXPIRES_AT, TimestampTzGetDatum(expires));
+#undef SET
+	tuple = heap_form_tuple(tupdesc, row, rownulls);
+	WriteTableInsert(&line->writer, tuple);
+	heap_freetuple(tuple);
+	pfree(row);
+	pfree(rownulls);
+	CommandCounterIncrement();
+}
+
+/*
+ * LineTakeOver
+ *		Grant the lock state->lock describes, whatever its state, to owner
+ *		with token until expires, as LineGrant does (owner's own place and
+ *		lapsed places removed, the rest of the line in its order); with
+ *		requeue not NULL, that owner (the displaced holder) gets a place
+ *		first in line, until now plus requeue_ttl.
+ */
+LockWriteResult
+LineTakeOver(LockTable *locks, LineTable *line, UidState *state, text *owner,
+			 int64 token, TimestampTz now, TimestampTz expires,
+			 const text *requeue, Interval *requeue_ttl)
+{
+	LockValues	values = state->lock.v;
+	int			mine = LineFind(state, owner);
+	int64		seq = 0;
+	LockWriteResult result;
+
+	MarkLapsed(state, now);
+	if (mine >= 0)
+		state->places[mine].removed = true;
+	values.owner = owner;
+	values.token = token;
+	values.acquired_at = now;
+	values.expires_at = expires;
+	if (requeue != NULL)
+	{
+		/* before the first place that stays, or the first one ever */
+		int			first = -1;
+
+		for (int i = 0; i < state->nplaces && first < 0; i++)
+			if (!state->places[i].removed)
+				first = i;
+		if (first >= 0)
+			seq = state->places[first].seq - 1;
+		else
+		{
+			values.last_place = values.last_place + 1;
+			seq = values.last_place;
+		}
+	}
+	result = WriteLockAndLine(locks, line, state, &values,
+							  requeue != NULL ? 1 : 0);
+	if (result != LOCK_WRITE_OK || requeue == NULL)
+		return result;
+	InsertPlace(line, state, requeue, seq, requeue_ttl, now,
+				TimestampPlusIntervalQueue(now, requeue_ttl));
+	return LOCK_WRITE_OK;
+}
+
+/*
  * LineJoin
  *		Take a place for owner at the end of the line, until now + ttl; or,
  *		if owner's place there has lapsed, take it again at the end.  Sets
@@ -618,24 +717,7 @@ LineJoin(LockTable *locks, LineTable *line, UidState *state, text *owner,
 		place->removed = true;	/* superseded by the one added below */
 	}
 	else
-	{
-		Datum	   *row = palloc0(sizeof(Datum) * tupdesc->natts);
-		bool	   *rownulls = palloc(sizeof(bool) * tupdesc->natts);
-		HeapTuple	tuple;
-
-		/* Dropped columns, if any, stay NULL. */
-		memset(rownulls, true, sizeof(bool) * tupdesc->natts);
-		for (int c = 0; c < NUM_PLACE_COLUMNS; c++)
-		{
-			row[attnums[c] - 1] = datums[c];
-			rownulls[attnums[c] - 1] = false;
-		}
-		tuple = heap_form_tuple(tupdesc, row, rownulls);
-		WriteTableInsert(&line->writer, tuple);
-		heap_freetuple(tuple);
-		pfree(row);
-		pfree(rownulls);
-	}
+		InsertPlace(line, state, owner, values.last_place, ttl, now, expires);
 	CommandCounterIncrement();
 
 	/* The new place, at the end of the line as this call knows it. */

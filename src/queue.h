@@ -86,6 +86,7 @@ typedef struct Place
 	TimestampTz queued_at;
 	TimestampTz expires_at;
 	bool		removed;		/* removed by this call */
+	bool		lapsed;			/* removed because it lapsed */
 } Place;
 
 /* A uid's lock row and line, read together. */
@@ -129,6 +130,10 @@ extern LockWriteResult LineHandOff(LockTable *locks, LineTable *line,
 								   UidState *state, TimestampTz now,
 								   bool end_lease, const text *leaving,
 								   HandOff *result);
+extern LockWriteResult LineTakeOver(LockTable *locks, LineTable *line,
+									UidState *state, text *owner, int64 token,
+									TimestampTz now, TimestampTz expires,
+									const text *requeue, Interval *requeue_ttl);
 extern LockWriteResult LineJoin(LockTable *locks, LineTable *line,
 								UidState *state, text *owner, Interval *ttl,
 								TimestampTz now, int *position);

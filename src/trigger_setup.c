@@ -43,10 +43,13 @@
 
 #define VERSION_TRIGGER_NAME "lockable_version_check"
 #define ENFORCE_TRIGGER_NAME "lockable_enforce_lock"
+#define SAVE_TRIGGER_NAME "lockable_announce_save"
 
 PG_FUNCTION_INFO_V1(enable_versioning);
 PG_FUNCTION_INFO_V1(disable_versioning);
 PG_FUNCTION_INFO_V1(enable_lock_enforcement);
+PG_FUNCTION_INFO_V1(enable_save_announcements);
+PG_FUNCTION_INFO_V1(disable_save_announcements);
 PG_FUNCTION_INFO_V1(disable_lock_enforcement);
 
 /*
@@ -137,6 +140,11 @@ DropLockableTrigger(Oid relid, const char *qualified, const char *name)
 	pfree(sql.data);
 }
 
+static void CreateLockableTriggerWhen(const char *qualified, const char *name,
+									  const char *when, const char *events,
+									  const char *function, const char **args,
+									  int nargs, const char *helper);
+
 /*
  * CreateLockableTrigger
  *		Create trigger "name" on the table, BEFORE "events" FOR EACH ROW,
@@ -148,13 +156,27 @@ CreateLockableTrigger(const char *qualified, const char *name,
 					  const char *events, const char *function,
 					  const char **args, int nargs, const char *helper)
 {
+	CreateLockableTriggerWhen(qualified, name, "BEFORE", events, function,
+							  args, nargs, helper);
+}
+
+/*
+ * CreateLockableTriggerWhen
+ *		As CreateLockableTrigger, firing "when" (BEFORE or AFTER).
+ */
+static void
+CreateLockableTriggerWhen(const char *qualified, const char *name,
+						  const char *when, const char *events,
+						  const char *function, const char **args, int nargs,
+						  const char *helper)
+{
 	StringInfoData sql;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "CREATE TRIGGER %s BEFORE %s ON %s FOR EACH ROW"
+					 "CREATE TRIGGER %s %s %s ON %s FOR EACH ROW"
 					 " EXECUTE FUNCTION lockable.%s(",
-					 quote_identifier(name), events, qualified,
+					 quote_identifier(name), when, events, qualified,
 					 quote_identifier(function));
 	for (int i = 0; i < nargs; i++)
 		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "",
@@ -342,5 +364,86 @@ Datum
 disable_lock_enforcement(PG_FUNCTION_ARGS)
 {
 	DisableTrigger(fcinfo, ENFORCE_TRIGGER_NAME);
+	PG_RETURN_VOID();
+}
+
+/*
+ * enable_save_announcements(tbl regclass, uid_column name,
+ *							 uid_prefix text DEFAULT '',
+ *							 version_column name DEFAULT NULL) RETURNS void
+ *
+ * (Re)creates trigger lockable_announce_save on the table, AFTER UPDATE FOR
+ * EACH ROW: a "saved" notification naming the row's lock (uid_prefix ||
+ * uid_column::text), the acting owner and the version, at commit.  The
+ * caller must own the table; the column's type is checked as for
+ * enable_lock_enforcement.
+ */
+Datum
+enable_save_announcements(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *colname;
+	char	   *prefix;
+	char	   *version = "";
+	char	   *qualified;
+	AttrNumber	attnum;
+
+	CheckArgumentNotNull(fcinfo, 0, gettext_noop("table cannot be null"));
+	CheckArgumentNotNull(fcinfo, 1, gettext_noop("uid column cannot be null"));
+	CheckArgumentNotNull(fcinfo, 2, gettext_noop("uid prefix cannot be null"));
+	relid = PG_GETARG_OID(0);
+	colname = NameStr(*PG_GETARG_NAME(1));
+	prefix = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (!PG_ARGISNULL(3))
+		version = NameStr(*PG_GETARG_NAME(3));
+
+	qualified = OpenOwnTable(relid);
+	attnum = get_attnum(relid, colname);
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						colname, get_rel_name(relid))));
+	CheckLockColumnType(get_atttype(relid, attnum), colname, get_rel_name(relid));
+	CheckLockPrefix(prefix);
+	if (version[0] != '\0')
+	{
+		AttrNumber	vattnum = get_attnum(relid, version);
+		Oid			vtype;
+
+		if (vattnum == InvalidAttrNumber || vattnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							version, get_rel_name(relid))));
+		vtype = getBaseType(get_atttype(relid, vattnum));
+		if (vtype != INT2OID && vtype != INT4OID && vtype != INT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("version column \"%s\" of relation \"%s\" must be smallint, integer or bigint",
+							version, get_rel_name(relid))));
+	}
+
+	SPI_connect();
+	DropLockableTrigger(relid, qualified, SAVE_TRIGGER_NAME);
+	{
+		const char *args[3] = {colname, prefix, version};
+
+		CreateLockableTriggerWhen(qualified, SAVE_TRIGGER_NAME, "AFTER",
+								  "UPDATE", "announce_save", args, 3,
+								  "enable_save_announcements");
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * disable_save_announcements(tbl regclass) RETURNS void
+ *		Drops trigger lockable_announce_save.
+ */
+Datum
+disable_save_announcements(PG_FUNCTION_ARGS)
+{
+	DisableTrigger(fcinfo, SAVE_TRIGGER_NAME);
 	PG_RETURN_VOID();
 }

@@ -12,6 +12,8 @@
 #   test/run.sh bench   the benchmark harness, test/bench/run.sh; with no
 #                       options on the default server, then its core
 #                       scenarios on 15 against 18 (test/bench/versions.sh)
+#   test/run.sh bench-ab  two builds (a git revision and the working tree)
+#                       against each other in one run (test/bench/ab.sh)
 #   test/run.sh stress  the long mutual-exclusion hammer, test/stress/run.sh
 #   test/run.sh demo-web   django-lockable's example site, live, on
 #                          127.0.0.1:8000 (python/example/demo-web.sh)
@@ -38,7 +40,7 @@ cd "$LOCKABLE_TOP"
 
 # The suites of the version matrix: regress and isolation, and these.
 CORE_SUITES="20-hammer 23-queue-hammer 26-preloaded 27-linearizability 30-hostile-input
-    32-notify-hints 33-notify-queue-full
+    32-notify-hints 33-notify-queue-full 34-sweeper
     40-dump-restore 60-crash-safety 70-failover 75-standby"
 
 # One run at a time per PostgreSQL installation: every run installs
@@ -190,6 +192,9 @@ stress)
     BuildAndInstall
     exec test/stress/run.sh "${@:2}"
     ;;
+bench-ab)
+    exec test/bench/ab.sh "${@:2}"
+    ;;
 demo-web)
     EnsureServer
     BuildAndInstall
@@ -201,7 +206,7 @@ bench-web)
     exec python/bench/bench-web.sh "${@:2}"
     ;;
 *)
-    echo "usage: $0 test|core|demo|bench|stress|demo-web|bench-web" >&2
+    echo "usage: $0 test|core|demo|bench|bench-ab|stress|demo-web|bench-web" >&2
     exit 2
     ;;
 esac

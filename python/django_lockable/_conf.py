@@ -18,10 +18,23 @@ LOCKABLE_MAX_TTL                  600 (seconds)    the longest ttl a REST client
 LOCKABLE_LOCK_PERMISSION          None             callable ``(request, uid) -> bool`` (or
                                                    its dotted path): may this request lock
                                                    uid? None: any authenticated user
-LOCKABLE_DATABASE                 "default"        database alias of the REST view,
+LOCKABLE_TAKE_OVER_PERMISSION     None             callable ``(request, uid, holder) ->
+                                                   bool`` (or its dotted path): may this
+                                                   request take uid over from holder (an
+                                                   owner, or None when nobody holds it)?
+                                                   None: staff users, and users with the
+                                                   permission
+                                                   ``django_lockable.take_over_lock``. A user
+                                                   may always take over from their own other
+                                                   tab or session, whatever it says
+LOCKABLE_DISPLAY_NAME             None             callable ``(user) -> str`` (or its dotted
+                                                   path): how a user is named to others (who
+                                                   took a lock over); None: the full name,
+                                                   else the user name
+LOCKABLE_DATABASE                 "default"        database alias of the REST views,
                                                    ``Mutex``, ``writing_as``,
-                                                   ``lockable_sweep`` and the live editing
-                                                   consumer
+                                                   ``lockable_sweep``, the live editing
+                                                   consumer and the admin's lock pages
 LOCKABLE_LISTEN_DATABASE          None             database alias whose connection parameters
                                                    the notification bridge listens with;
                                                    None: as ``LOCKABLE_DATABASE``
@@ -32,9 +45,9 @@ LOCKABLE_LOCK_TIMEOUT             2 (seconds)      the bound of every lockable c
                                                    (``lock_timeout``): a lock that an open
                                                    transaction holds makes the call raise
                                                    ``LockTimeout`` after this long
-LOCKABLE_MAX_MESSAGE_BYTES        4096             the largest websocket message a live-
-                                                   editing socket takes (closed with 4413
-                                                   above it)
+LOCKABLE_MAX_MESSAGE_BYTES        4096             the largest websocket message a
+                                                   live-editing socket takes (closed with
+                                                   4413 above it)
 LOCKABLE_MAX_SOCKETS_PER_USER     10               live-editing sockets one owner may have
                                                    open in one server process (4429 above
                                                    it); None: no limit
@@ -45,9 +58,9 @@ LOCKABLE_MAX_UIDS_PER_USER        20               uids one owner may hold or wa
                                                    once, asked through the REST view or live
                                                    editing (429, or an error message); None:
                                                    no limit
-LOCKABLE_CLOSE_ON_LOGOUT          True             on ``user_logged_out``, close the live-
-                                                   editing sockets of that session, on every
-                                                   server
+LOCKABLE_CLOSE_ON_LOGOUT          True             on ``user_logged_out``, close the
+                                                   live-editing sockets of that session, on
+                                                   every server
 ================================  ===============  ==========================================
 """
 from datetime import timedelta
@@ -64,6 +77,8 @@ DEFAULTS = {
     "TTL": timedelta(seconds=60),
     "MAX_TTL": timedelta(seconds=600),
     "LOCK_PERMISSION": None,
+    "TAKE_OVER_PERMISSION": None,
+    "DISPLAY_NAME": None,
     "DATABASE": "default",
     "LISTEN_DATABASE": None,
     "LISTEN_NODES": (),
@@ -147,6 +162,17 @@ class LockableSettings:
     def LOCK_PERMISSION(self) -> Optional[Callable[[Any, str], bool]]:
         """The callable deciding who may lock which uid, or None."""
         return self._callable("LOCK_PERMISSION")
+
+    @property
+    def TAKE_OVER_PERMISSION(self) -> Optional[Callable[[Any, str, Optional[str]], bool]]:
+        """The callable deciding who may take which uid over from whom, or
+        None for the default (``django_lockable.policy``)."""
+        return self._callable("TAKE_OVER_PERMISSION")
+
+    @property
+    def DISPLAY_NAME(self) -> Optional[Callable[[Any], str]]:
+        """The callable naming a user to others, or None for the default."""
+        return self._callable("DISPLAY_NAME")
 
     @property
     def DATABASE(self) -> str:

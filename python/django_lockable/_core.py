@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Dict, Iterable, Iterator, Optional, Type
+from typing import Any, Dict, Iterable, Iterator, Optional, Type, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import AppRegistryNotReady, ImproperlyConfigured, ValidationError
@@ -169,12 +169,15 @@ class LockStatus:
         object.__setattr__(self, "user_id", parse_user_id(self.owner))
 
     @classmethod
-    def from_row(cls, row: Dict[str, Any], **overrides: Any) -> "LockStatus":
+    def from_row(cls: Type["_Status"], row: Dict[str, Any], **overrides: Any) -> "_Status":
         """Build a status from a row by column name; unknown columns are ignored."""
         names = {f.name for f in fields(cls) if f.init}
         values = {name: value for name, value in row.items() if name in names}
         values.update(overrides)
         return cls(**values)
+
+
+_Status = TypeVar("_Status", bound=LockStatus)
 
 
 class ResourceLocked(Exception):

@@ -8,8 +8,10 @@ placeholders, every name schema-qualified, nothing built from strings.
 What the installed extension can do is detected once per Django connection
 (per alias and thread, like Django's own ``pg_version``) and on every call
 that needs it for a connection of your own.  The waiting line (lockable
-1.2, issue 9) is judged by ``lockable.lock_status`` having ``waiters``, not
-by the version number.
+1.2, issue 9) is judged by ``lockable.lock_status`` having ``waiters``, and
+moving locks (take over, hand over, asking, the history: lockable 1.4,
+issue 21) by ``lockable.lock_take_over`` existing, not by the version
+number.
 
 Every call of a lockable function or view is *bounded* (``call``): it runs
 under ``lock_timeout``, so that a row or table lock that an open
@@ -47,7 +49,9 @@ SELECT e.extversion,
                 WHERE a.attrelid = t.typrelid
                   AND a.attname = 'waiters'
                   AND a.attnum > 0
-                  AND NOT a.attisdropped)
+                  AND NOT a.attisdropped),
+       pg_catalog.to_regprocedure(
+           'lockable.lock_take_over(text, text, interval, text, boolean)') IS NOT NULL
   FROM pg_catalog.pg_extension AS e
   LEFT JOIN pg_catalog.pg_type AS t
          ON t.oid = pg_catalog.to_regtype('lockable.lock_status')
@@ -78,6 +82,10 @@ class Features:
     queue: bool
     """True with the waiting line: ``lock_status`` has ``waiters`` and
     ``position``, and ``lock_acquire`` takes ``queue``."""
+    transfer: bool = False
+    """True when locks can be moved on purpose (lockable 1.4): there are
+    ``lock_take_over``, ``lock_hand_over``, ``lock_request``,
+    ``lock_decline`` and the view ``lock_history``."""
 
 
 class LockTimeout(OperationalError):
@@ -109,7 +117,9 @@ def call(using: Using, sql: str, params: Sequence[Any], lock_timeout: timedelta,
 
     ``key`` names a column that is never NULL in a row of the call, for a
     call that may return no row: the bound is then put back by a LEFT JOIN's
-    row of NULLs, which is not returned.  Raises ``LockTimeout`` when the
+    row of NULLs, which is not returned.  The rows come in the call's own
+    order (its ORDER BY): they are the inner side of a nested loop over the
+    one row that sets the bound.  Raises ``LockTimeout`` when the
     call waited ``lock_timeout`` for a lock, and whatever else the driver
     raises.
     """
@@ -177,7 +187,7 @@ def features(using: Using) -> Features:
             f"the lockable extension is not installed in {describe(using)}: a superuser runs "
             "CREATE EXTENSION lockable there (or a migration with CreateLockableExtension)"
         )
-    found = Features(version=row[0], queue=bool(row[1]))
+    found = Features(version=row[0], queue=bool(row[1]), transfer=bool(row[2]))
     if wrapper is not None:
         setattr(wrapper, _CACHE_ATTRIBUTE, found)
     return found

@@ -1,10 +1,20 @@
-"""Abstract models: rows with a lease lock, rows with a version.
+"""Abstract models: rows with a lease lock, rows with a version; and the
+extension's own views, for the admin.
 
 ``LockableModel`` names each row's lock and locks it for users.
 ``VersionedModel`` carries the ``version`` column that the extension's
 ``version_check`` trigger guards (install it with
 ``django_lockable.operations.EnableVersioning``), and turns a stale save
 into ``StaleVersion``.  Both work alone or together.
+
+``Lock`` and ``LockHistory`` are read-only, unmanaged models of the views
+``lockable.active_locks`` and ``lockable.lock_history`` (no table of their
+own; migrations create none): they give the admin its pages, and Django its
+permissions, among them ``django_lockable.take_over_lock``.  Nothing writes
+through them; the lock functions do.  Their rows are read through the
+manager ``rows``: the default and base managers, ``objects``, have none, so
+that ``dumpdata`` (which would dump live locks, and fail on the history
+without ``lockable_admin``) and other generic code leave the views alone.
 """
 from typing import Any, Iterable, Optional, Tuple, Union
 
@@ -143,3 +153,86 @@ class VersionedModel(models.Model):
             and getattr(diag, "table_name", None) == self._meta.db_table
             and getattr(diag, "column_name", None) == getattr(self._meta.get_field("version"), "column", None)
         )
+
+
+class NoRows(models.Manager):
+    """The default and base manager of the views' models: no rows, and no
+    query.  Read the rows through ``Model.rows``."""
+
+    def get_queryset(self) -> Any:
+        return super().get_queryset().none()
+
+
+class Lock(models.Model):
+    """A live lock, as ``lockable.active_locks`` shows it (read-only).
+
+    Its permissions are the package's: ``view_lock`` (the admin's page of
+    live locks), ``take_over_lock`` (take a lock over from its holder: the
+    default of ``LOCKABLE_TAKE_OVER_PERMISSION``, and the admin's action)
+    and ``break_lock`` (release anyone's lock: the admin's action).  The
+    rows: ``Lock.rows``.
+    """
+
+    uid: "models.TextField[str, str]" = models.TextField(primary_key=True)
+    owner: "models.TextField[str, str]" = models.TextField()
+    token: "models.BigIntegerField[int, int]" = models.BigIntegerField()
+    acquired_at: "models.DateTimeField[Any, Any]" = models.DateTimeField()
+    expires_at: "models.DateTimeField[Any, Any]" = models.DateTimeField()
+    waiters: "models.IntegerField[int, int]" = models.IntegerField()
+
+    objects = NoRows()
+    rows: "models.Manager[Lock]" = models.Manager()
+    """The live locks."""
+
+    class Meta:
+        app_label = "django_lockable"
+        managed = False
+        db_table = '"lockable"."active_locks"'
+        base_manager_name = "objects"
+        ordering = ("uid",)
+        verbose_name = "live lock"
+        verbose_name_plural = "live locks"
+        default_permissions = ("view",)
+        permissions = (
+            ("take_over_lock", "Can take a lock over from its holder"),
+            ("break_lock", "Can release anyone's lock"),
+        )
+
+    def __str__(self) -> str:
+        return self.uid
+
+
+class LockHistory(models.Model):
+    """One event of ``lockable.lock_history`` (read-only; see
+    ``django_lockable.HistoryEvent`` for the columns).
+
+    The view has no key: ``at`` stands in as the model's primary key, for
+    listing only, and is not unique.  Reading the view (``LockHistory.rows``)
+    needs ``lockable_admin`` for the database role.
+    """
+
+    at: "models.DateTimeField[Any, Any]" = models.DateTimeField(primary_key=True)
+    event: "models.TextField[str, str]" = models.TextField()
+    uid: "models.TextField[str, str]" = models.TextField()
+    owner: "models.TextField[Optional[str], Optional[str]]" = models.TextField(null=True)
+    token: "models.BigIntegerField[Optional[int], Optional[int]]" = models.BigIntegerField(null=True)
+    previous_owner: "models.TextField[Optional[str], Optional[str]]" = models.TextField(null=True)
+    reason: "models.TextField[Optional[str], Optional[str]]" = models.TextField(null=True)
+    role: "models.TextField[str, str]" = models.TextField()
+
+    objects = NoRows()
+    rows: "models.Manager[LockHistory]" = models.Manager()
+    """The events of the history (the database role needs ``lockable_admin``)."""
+
+    class Meta:
+        app_label = "django_lockable"
+        managed = False
+        db_table = '"lockable"."lock_history"'
+        base_manager_name = "objects"
+        ordering = ("-at", "uid", "event", "owner", "token", "previous_owner", "reason", "role")
+        verbose_name = "lock history event"
+        verbose_name_plural = "lock history"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.event} of {self.uid} at {self.at}"

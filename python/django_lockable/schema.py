@@ -25,10 +25,18 @@ lock endpoint POST     200 granted, 400 bad input, 403 refused by
                        ``queue`` without the waiting line, 503 busy
                        (``LockTimeout``)
 lock endpoint DELETE   204, 400, 503
+take-over/ POST        200 the grant and whom it displaced, 400, 403, 501
+                       before lockable 1.4, 503 the role lacks
+                       ``lockable_admin``, or busy (``LockTimeout``)
+hand-over/ POST        200 the new grant, 400, 409 not the holder, 501
+request/ POST          204 asked, 400, 409 nobody to ask, 501
+decline/ POST          204 declined, 400, 409 not the holder, 501
+history/ GET           the view's own (a page of events), 403, 404, 501,
+                       503
 PUT, PATCH             the view's own, 400 (``version`` missing, a bad
                        ``Lockable-Token``), 409 stale version (with a
                        ``VersionedModelSerializer``), 423 another holds the
-                       row's lock
+                       row's lock, or took it over
 DELETE                 the view's own, 423
 =====================  =======================================================
 
@@ -74,13 +82,35 @@ class LockRefusedSerializer(serializers.Serializer):  # type: ignore[type-arg,un
     position = serializers.IntegerField(allow_null=True, help_text="the caller's place in line (1 = next)")
 
 
+class TakenOverSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """Who took the writer's lock over, in a 423 with reason taken_over."""
+
+    owner = serializers.CharField(allow_null=True, help_text="the owner who took over")
+    user_id = serializers.JSONField(allow_null=True)
+    name = serializers.CharField(allow_null=True, help_text="their display name (LOCKABLE_DISPLAY_NAME)")
+    at = serializers.DateTimeField()
+    reason = serializers.CharField(allow_null=True, help_text="the reason they gave")
+
+
 class RowLockedSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
     """423 of a write refused by ``enforce_lock`` (SQLSTATE 55P03)."""
 
     detail = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=["locked", "taken_over"],
+        help_text="taken_over: a take over ended the writer's grant (keep the draft); locked: another holds it")
     owner = serializers.CharField(allow_null=True, help_text="the holder of the row's lock, when known")
     user_id = serializers.JSONField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)
+    taken_over = TakenOverSerializer(allow_null=True, help_text="with reason taken_over; else null")
+
+
+class TakeOverGrantedSerializer(LockGrantedSerializer):
+    """200 of the take-over endpoint: the caller's grant, and whom it displaced."""
+
+    previous_owner = serializers.CharField(allow_null=True, help_text="the live holder displaced; null if none")
+    previous_user_id = serializers.JSONField(allow_null=True)
+    previous_token = serializers.IntegerField(allow_null=True)
 
 
 class StaleVersionSerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
@@ -100,6 +130,37 @@ class LockRequestBodySerializer(serializers.Serializer):  # type: ignore[type-ar
     """The body of a POST to the lock endpoint."""
 
     ttl = serializers.FloatField(required=False, help_text="the lease in seconds (LOCKABLE_TTL when absent)")
+
+
+class TakeOverBodySerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """The body of a take over."""
+
+    reason = serializers.CharField(required=False, allow_null=True, max_length=500,
+                                   help_text="why; recorded and announced with the taker's display name")
+    ttl = serializers.FloatField(required=False, help_text="the lease in seconds (LOCKABLE_TTL when absent)")
+    requeue = serializers.BooleanField(required=False, help_text="put the displaced holder first in line")
+
+
+class HandOverBodySerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """The body of a hand over."""
+
+    to = serializers.IntegerField(help_text="the primary key of the user who gets the lock")
+    ttl = serializers.FloatField(
+        required=False,
+        help_text="the lease in seconds (absent: what their place asked for, else the holder's lease)")
+
+
+class AskBodySerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """The body of a request for a lock."""
+
+    message = serializers.CharField(required=False, allow_null=True,
+                                    help_text="for the holder, at most 1000 bytes")
+
+
+class DeclineBodySerializer(serializers.Serializer):  # type: ignore[type-arg,unused-ignore]
+    """The body of a decline."""
+
+    to = serializers.IntegerField(help_text="the primary key of the user who asked")
 
 
 WRITES = ("PUT", "PATCH")
@@ -126,6 +187,58 @@ LOCK_ENDPOINT: Dict[str, List[Response]] = {
                                   "try again (Retry-After)."),
     ],
 }
+
+
+NOT_BEFORE_1_4 = ("501", DetailSerializer, "The database's lockable is older than 1.4.")
+NO_LOCKABLE_ADMIN = ("503", DetailSerializer, "The site's database role lacks lockable_admin.")
+
+# The moves of a lock (lockable 1.4), described in full, by kind of view.
+TRANSFER_ENDPOINTS: Dict[str, Dict[str, List[Response]]] = {
+    "take_over": {"POST": [
+        ("200", TakeOverGrantedSerializer, "The lock is the caller's now, with a new token."),
+        ("400", None, "A bad reason, ttl or requeue, or a uid the database refuses."),
+        ("403", DetailSerializer,
+         "Anonymous, or refused by LOCKABLE_TAKE_OVER_PERMISSION or LOCKABLE_LOCK_PERMISSION."),
+        NOT_BEFORE_1_4,
+        NO_LOCKABLE_ADMIN,
+    ]},
+    "hand_over": {"POST": [
+        ("200", LockGrantedSerializer, "Handed over: the new holder's grant."),
+        ("400", None, "No such user (or an inactive one, or the caller), a bad ttl, a bad uid."),
+        ("409", DetailSerializer, "The caller does not hold the lock live: nothing changed."),
+        NOT_BEFORE_1_4,
+    ]},
+    "request": {"POST": [
+        ("204", None, "The holder was asked (a requested notification)."),
+        ("400", None, "A message over 1000 bytes, or a bad uid."),
+        ("409", DetailSerializer, "The caller has no live place in the line, or nobody holds the lock."),
+        NOT_BEFORE_1_4,
+    ]},
+    "decline": {"POST": [
+        ("204", None, "Declined (a declined notification)."),
+        ("400", None, "No such user, or a bad uid."),
+        ("409", DetailSerializer, "The caller does not hold the lock live."),
+        NOT_BEFORE_1_4,
+    ]},
+}
+LOCK_ENDPOINTS: Dict[str, Dict[str, List[Response]]] = {"endpoint": LOCK_ENDPOINT, **TRANSFER_ENDPOINTS}
+
+REQUEST_BODIES: Dict[str, Type[serializers.BaseSerializer[Any]]] = {
+    "endpoint": LockRequestBodySerializer,
+    "take_over": TakeOverBodySerializer,
+    "hand_over": HandOverBodySerializer,
+    "request": AskBodySerializer,
+    "decline": DeclineBodySerializer,
+}
+
+# What the history view adds to the page of events its inspector describes.
+HISTORY_ERRORS: List[Response] = [
+    ("403", DetailSerializer, "Only active staff with the permission django_lockable.view_lockhistory."),
+    ("404", DetailSerializer, "A page past the end."),
+    NOT_BEFORE_1_4,
+    NO_LOCKABLE_ADMIN,
+]
+HISTORY_OWNER_DESCRIPTION = "keep the events whose owner or previous owner this is"
 
 
 def _write_responses(view: Any, method: str) -> List[Response]:
@@ -157,23 +270,42 @@ def _token_parameter() -> Dict[str, Any]:
 
 
 class _DrfLockEndpoint:
-    """Mixed into DRF's ``openapi.AutoSchema`` for ``LockView``."""
+    """Mixed into DRF's ``openapi.AutoSchema`` for ``LockView`` and the views
+    that move locks (``lockable_kind`` says which)."""
+
+    lockable_kind = "endpoint"
 
     def get_request_body(self, path: str, method: str) -> Dict[str, Any]:
         if method != "POST":
             return {}
-        schema = self.map_serializer(LockRequestBodySerializer())  # type: ignore[attr-defined]
+        schema = self.map_serializer(REQUEST_BODIES[self.lockable_kind]())  # type: ignore[attr-defined]
         return {"content": {ct: {"schema": schema} for ct in ("application/json", "application/x-www-form-urlencoded")}}
 
     def get_responses(self, path: str, method: str) -> Dict[str, Any]:
-        return _drf_responses(self, LOCK_ENDPOINT.get(method, []))
+        return _drf_responses(self, LOCK_ENDPOINTS[self.lockable_kind].get(method, []))
 
     def get_operation(self, path: str, method: str) -> Dict[str, Any]:
         operation: Dict[str, Any] = super().get_operation(path, method)  # type: ignore[misc]
-        if method == "POST":
+        if method == "POST" and self.lockable_kind == "endpoint":
             operation.setdefault("parameters", []).append({
                 "name": "queue", "in": "query", "required": False, "schema": {"type": "boolean"},
                 "description": "join the uid's waiting line when refused (lockable 1.2)"})
+        return operation
+
+
+class _DrfLockHistory:
+    """Mixed into DRF's ``openapi.AutoSchema`` for ``HistoryView``."""
+
+    def get_responses(self, path: str, method: str) -> Dict[str, Any]:
+        responses: Dict[str, Any] = super().get_responses(path, method)  # type: ignore[misc]
+        responses.update(_drf_responses(self, HISTORY_ERRORS))
+        return responses
+
+    def get_operation(self, path: str, method: str) -> Dict[str, Any]:
+        operation: Dict[str, Any] = super().get_operation(path, method)  # type: ignore[misc]
+        operation.setdefault("parameters", []).append({
+            "name": "owner", "in": "query", "required": False, "schema": {"type": "string"},
+            "description": HISTORY_OWNER_DESCRIPTION})
         return operation
 
 
@@ -206,21 +338,39 @@ def _drf_responses(inspector: Any, responses: List[Response]) -> Dict[str, Any]:
 
 
 class _SpectacularLockEndpoint:
-    """Mixed into drf-spectacular's ``AutoSchema`` for ``LockView``."""
+    """Mixed into drf-spectacular's ``AutoSchema`` for ``LockView`` and the
+    views that move locks (``lockable_kind`` says which)."""
+
+    lockable_kind = "endpoint"
 
     def get_request_serializer(self) -> Any:
-        return LockRequestBodySerializer if self.method == "POST" else None  # type: ignore[attr-defined]
+        return REQUEST_BODIES[self.lockable_kind] if self.method == "POST" else None  # type: ignore[attr-defined]
 
     def get_response_serializers(self) -> Any:
-        return _spectacular_responses(LOCK_ENDPOINT.get(self.method, []))  # type: ignore[attr-defined]
+        return _spectacular_responses(LOCK_ENDPOINTS[self.lockable_kind].get(self.method, []))  # type: ignore[attr-defined]
 
     def get_override_parameters(self) -> List[Any]:
         from drf_spectacular.utils import OpenApiParameter
 
         found: List[Any] = list(super().get_override_parameters())  # type: ignore[misc]
-        if self.method == "POST":  # type: ignore[attr-defined]
+        if self.method == "POST" and self.lockable_kind == "endpoint":  # type: ignore[attr-defined]
             found.append(OpenApiParameter("queue", bool, OpenApiParameter.QUERY,
                                           description="join the uid's waiting line when refused (lockable 1.2)"))
+        return found
+
+
+class _SpectacularLockHistory:
+    """Mixed into drf-spectacular's ``AutoSchema`` for ``HistoryView``."""
+
+    def get_response_serializers(self) -> Any:
+        return {"200": super().get_response_serializers(),  # type: ignore[misc]
+                **_spectacular_responses(HISTORY_ERRORS)}
+
+    def get_override_parameters(self) -> List[Any]:
+        from drf_spectacular.utils import OpenApiParameter
+
+        found: List[Any] = list(super().get_override_parameters())  # type: ignore[misc]
+        found.append(OpenApiParameter("owner", str, OpenApiParameter.QUERY, description=HISTORY_OWNER_DESCRIPTION))
         return found
 
 
@@ -259,8 +409,8 @@ def _spectacular_responses(responses: List[Response]) -> Dict[str, Any]:
 # ---- the descriptor ----
 
 
-_combined: Dict[Tuple[type, type], type] = {}
-"""The inspector classes made so far, by (mixin, base)."""
+_combined: Dict[Tuple[type, type, str], type] = {}
+"""The inspector classes made so far, by (mixin, base, kind)."""
 
 
 def _spectacular_base() -> Optional[type]:
@@ -274,7 +424,9 @@ def _spectacular_base() -> Optional[type]:
 class LockSchema(ViewInspector):
     """The ``schema`` of the package's views: ``DEFAULT_SCHEMA_CLASS`` with
     the package's responses (see the module).  ``kind`` is ``"endpoint"``
-    (``LockView``) or ``"enforced"`` (``LockEnforcedMixin``)."""
+    (``LockView``), ``"enforced"`` (``LockEnforcedMixin``), ``"history"``
+    (``HistoryView``), or one of ``TRANSFER_ENDPOINTS`` (``"take_over"``,
+    ``"hand_over"``, ``"request"``, ``"decline"``)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -288,14 +440,16 @@ class LockSchema(ViewInspector):
         spectacular = _spectacular_base()
         mixin: Optional[type] = None
         if spectacular is not None and issubclass(base, spectacular):
-            mixin = _SpectacularLockEndpoint if self.kind == "endpoint" else _SpectacularLockEnforced
+            mixin = {"enforced": _SpectacularLockEnforced, "history": _SpectacularLockHistory}.get(
+                self.kind, _SpectacularLockEndpoint)
         elif issubclass(base, openapi.AutoSchema):
-            mixin = _DrfLockEndpoint if self.kind == "endpoint" else _DrfLockEnforced
+            mixin = {"enforced": _DrfLockEnforced, "history": _DrfLockHistory}.get(self.kind, _DrfLockEndpoint)
         inspector_class = base
         if mixin is not None:
-            if (mixin, base) not in _combined:
-                _combined[(mixin, base)] = type(f"Lockable{base.__name__}", (mixin, base), {})
-            inspector_class = _combined[(mixin, base)]
+            key = (mixin, base, self.kind)
+            if key not in _combined:
+                _combined[key] = type(f"Lockable{base.__name__}", (mixin, base), {"lockable_kind": self.kind})
+            inspector_class = _combined[key]
         inspector = inspector_class()
         inspector.view = instance
         return inspector

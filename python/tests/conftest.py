@@ -41,6 +41,9 @@ class Cluster:
     has_queue: bool = False
     """True when the database's lockable has the waiting line (issue 9):
     ``lockable.lock_status`` has ``waiters``."""
+    has_transfer: bool = False
+    """True when the database's lockable can move locks on purpose (1.4,
+    issue 21): ``lockable.lock_take_over`` exists."""
 
     @classmethod
     def from_environment(cls) -> "Cluster":
@@ -55,8 +58,8 @@ class Cluster:
             pooled=os.environ.get("LOCKABLE_TEST_POOLED") == "1",
             require_queue=os.environ.get("LOCKABLE_TEST_REQUIRE_QUEUE") == "1",
         )
-        version, has_queue = found._extension()
-        return replace(found, version=version, has_queue=has_queue)
+        version, has_queue, has_transfer = found._extension()
+        return replace(found, version=version, has_queue=has_queue, has_transfer=has_transfer)
 
     def app_dsn(self) -> Dict[str, str]:
         """Connection parameters of the application's role."""
@@ -67,8 +70,9 @@ class Cluster:
         return {"host": self.superuser_host, "port": self.superuser_port, "dbname": self.database,
                 "user": self.superuser}
 
-    def _extension(self) -> Tuple[str, bool]:
-        """The installed lockable's version, and whether it has the line."""
+    def _extension(self) -> Tuple[str, bool, bool]:
+        """The installed lockable's version, whether it has the line, and
+        whether it can move locks (take over, hand over, the history)."""
         conn = connect(self.superuser_dsn())
         try:
             with conn.cursor() as cur:
@@ -78,10 +82,12 @@ class Cluster:
                     "       EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a"
                     "                 JOIN pg_catalog.pg_type AS t ON a.attrelid = t.typrelid"
                     "                WHERE t.oid = pg_catalog.to_regtype('lockable.lock_status')"
-                    "                  AND a.attname = 'waiters')"
+                    "                  AND a.attname = 'waiters'),"
+                    "       pg_catalog.to_regprocedure("
+                    "           'lockable.lock_take_over(text, text, interval, text, boolean)') IS NOT NULL"
                 )
-                version, has_queue = cur.fetchone()
-                return version or "(not installed)", has_queue
+                version, has_queue, has_transfer = cur.fetchone()
+                return version or "(not installed)", has_queue, has_transfer
         finally:
             conn.close()
 
@@ -100,7 +106,8 @@ def pytest_report_header(config: Any) -> List[str]:
     from django.db import connection
 
     return [
-        f"lockable {CLUSTER.version}, waiting line: {'yes' if CLUSTER.has_queue else 'no'};"
+        f"lockable {CLUSTER.version}, waiting line: {'yes' if CLUSTER.has_queue else 'no'},"
+        f" take over and history: {'yes' if CLUSTER.has_transfer else 'no'};"
         f" through PgBouncer: {'yes' if CLUSTER.pooled else 'no'};"
         f" Django's driver: {connection.Database.__name__} {connection.Database.__version__.split()[0]}"
     ]
@@ -115,14 +122,21 @@ def pytest_sessionstart(session: Any) -> None:
 def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
     """Skip what the database cannot run: the tests of the waiting line
     without it (with LOCKABLE_TEST_REQUIRE_QUEUE=1 the run stops at its start
-    instead), the tests of its absence with it, and the PgBouncer-only tests
-    when not pooled."""
+    instead), the tests of its absence with it, likewise for take over and
+    the history (lockable 1.4), and the PgBouncer-only tests when not
+    pooled."""
     for item in items:
         if item.get_closest_marker("needs_waiting_line") and not CLUSTER.has_queue:
             item.add_marker(pytest.mark.skip(
                 reason=f"needs the waiting line (lockable 1.2, issue 9); lockable {CLUSTER.version} has none"))
         if item.get_closest_marker("without_waiting_line") and CLUSTER.has_queue:
             item.add_marker(pytest.mark.skip(reason="what the package does without the waiting line"))
+        if item.get_closest_marker("needs_transfer") and not CLUSTER.has_transfer:
+            item.add_marker(pytest.mark.skip(
+                reason=f"needs take over and the history (lockable 1.4, issue 21); lockable {CLUSTER.version}"
+                       " has none"))
+        if item.get_closest_marker("without_transfer") and CLUSTER.has_transfer:
+            item.add_marker(pytest.mark.skip(reason="what the package does before lockable 1.4"))
         if item.get_closest_marker("pooled_only") and not CLUSTER.pooled:
             item.add_marker(pytest.mark.skip(reason="only through PgBouncer (LOCKABLE_TEST_POOLED=1)"))
 
@@ -158,6 +172,23 @@ class Superuser:
         """The committed row of uid in lockable.locks, or None."""
         rows = self.run("SELECT uid, owner, token FROM lockable.locks WHERE uid = %s", [uid])
         return rows[0] if rows else None
+
+
+@pytest.fixture
+def lockable_admin(superuser: Superuser, db: None) -> Iterator[None]:
+    """The application's role is granted lockable_admin (take over, the
+    history, break, sweep) for one test, as a DBA would grant it; revoked
+    after.  Without this fixture the role has lockable_user only."""
+    from .drivers import sql
+
+    role = sql.Identifier(connections["default"].settings_dict["USER"])
+    superuser.run(sql.SQL("GRANT lockable_admin TO {}").format(role))
+    # The test's transaction may have begun before the grant: reading a
+    # view of lockable's takes a lock, and so sees the new membership.
+    with connections["default"].cursor() as cur:
+        cur.execute("SELECT FROM lockable.lock_history LIMIT 0")
+    yield
+    superuser.run(sql.SQL("REVOKE lockable_admin FROM {}").format(role))
 
 
 @pytest.fixture

@@ -112,3 +112,13 @@ def test_staff_without_change_permission_get_no_break_action(client, django_user
     editor.user_permissions.add(Permission.objects.get(codename="change_document"))
     client.force_login(editor)
     assert "break_lock" in client.get(CHANGELIST).content.decode()
+
+
+@pytest.mark.without_transfer
+def test_the_pages_of_locks_and_history_need_lockable_1_4(web, db):
+    from django_lockable.admin import NEEDS_1_4
+
+    for page in ("/admin/django_lockable/lock/", "/admin/django_lockable/lockhistory/"):
+        response = web.get(page)
+        assert response.status_code == 200
+        assert [str(m) for m in response.context["messages"]] == [NEEDS_1_4]

@@ -1,4 +1,5 @@
 """The async twins (aacquire, arelease, arelease_all, aowner_of, averify;
+atake_over, ahand_over, arequest, adecline, ahistory, adisplaced_by;
 Mutex.aacquire, arenew, arelease, async with; LockableModel.alock, aunlock,
 alock_status), named as Django's own async methods are: the same arguments
 as the sync call, and the same results.  The last tests run an async view
@@ -33,6 +34,12 @@ TWINS = [
     (django_lockable.release_all, arelease_all),
     (django_lockable.owner_of, aowner_of),
     (django_lockable.verify, averify),
+    (django_lockable.take_over, django_lockable.atake_over),
+    (django_lockable.hand_over, django_lockable.ahand_over),
+    (django_lockable.request, django_lockable.arequest),
+    (django_lockable.decline, django_lockable.adecline),
+    (django_lockable.history, django_lockable.ahistory),
+    (django_lockable.displaced_by, django_lockable.adisplaced_by),
     (Mutex.acquire, Mutex.aacquire),
     (Mutex.renew, Mutex.arenew),
     (Mutex.release, Mutex.arelease),
@@ -69,6 +76,26 @@ def test_the_twins_raise_what_the_sync_calls_raise(db, uid):
         async_to_sync(aacquire)(uid, "user:7", ttl="a minute")
     with pytest.raises(ValueError, match="queue and wait"):
         async_to_sync(aacquire)(uid, "user:7", wait=1, queue=True)
+
+
+@pytest.mark.needs_transfer
+def test_the_twins_of_moving_locks(lockable_admin, uid):
+    from django_lockable import adecline, adisplaced_by, ahand_over, ahistory, arequest, atake_over
+
+    async def body():
+        await aacquire(uid, "user:7")
+        await aacquire(uid, "user:8", queue=True)
+        assert await arequest(uid, "user:8", "please") is True
+        assert await adecline(uid, "user:7", "user:8") is True
+        taken = await atake_over(uid, "user:9", ttl=30, reason="audit")
+        assert (taken.owner, taken.previous_owner) == ("user:9", "user:7")
+        assert (await adisplaced_by(uid, "user:7")).owner == "user:9"
+        assert await ahand_over(uid, "user:9", "user:8") is True
+        assert await aowner_of(uid) == "user:8"
+        events = await ahistory(uid, limit=3)
+        assert [e.event for e in events] == ["hand_over", "take_over", "decline"]
+
+    async_to_sync(body)()
 
 
 def test_async_with_mutex_acquires_and_releases(alice, bob, uid):

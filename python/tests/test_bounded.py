@@ -142,6 +142,25 @@ def test_calls_on_a_lock_row_held_open_time_out(bounded, uid, intruder, cluster)
     assert release(uid, "user:7", using=bounded) is True
 
 
+@pytest.mark.needs_transfer
+@pytest.mark.django_db(transaction=True)
+def test_the_calls_that_move_locks_time_out_too(bounded, uid, intruder):
+    from django_lockable import decline, hand_over, request
+
+    held = acquire(uid, "user:7", using=bounded)
+    acquire(uid, "user:8", queue=True, using=bounded)
+    intruder.hold(uid)
+    elapsed = timed_out(bounded, lambda: hand_over(uid, "user:7", "user:8", using=bounded))
+    assert BOUND * 0.9 <= elapsed < BOUND + 1.5, elapsed
+    # asking and declining change no lock: they do not wait for the row
+    assert request(uid, "user:8", "please", using=bounded) is True
+    assert decline(uid, "user:7", "user:8", using=bounded) is True
+    intruder.let_go()
+    assert hand_over(uid, "user:7", "user:8", using=bounded) is True
+    assert owner_of(uid, using=bounded) == "user:8" and held.token
+    release(uid, "user:8", using=bounded)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_waiting_acquire_waits_for_the_open_transaction_until_its_wait_ends(bounded, uid, intruder):
     intruder.hold(uid)

@@ -92,8 +92,8 @@ def test_the_holder_updates_and_others_get_423(client_of, alice, bob, document):
     response = client_of(bob).patch(url(document), {"title": "bob's", "version": 1}, format="json")
     assert response.status_code == 423
     body = response.json()
-    assert body == {"detail": ROW_LOCKED, "owner": f"user:{alice.pk}", "user_id": alice.pk,
-                    "expires_at": body["expires_at"]}
+    assert body == {"detail": ROW_LOCKED, "reason": "locked", "owner": f"user:{alice.pk}", "user_id": alice.pk,
+                    "expires_at": body["expires_at"], "taken_over": None}
     assert parse_datetime(body["expires_at"]) == held.expires_at
     assert client_of(alice).patch(url(document), {"title": "alice's", "version": 1},
                                   format="json").status_code == 200

@@ -10,11 +10,18 @@ from django.db import DataError, transaction
 from django_lockable import (
     LockStatus,
     QueueNotSupported,
+    TransferNotSupported,
     _db,
     acquire,
+    decline,
+    displaced_by,
+    hand_over,
+    history,
     owner_of,
     release,
     release_all,
+    request,
+    take_over,
     verify,
 )
 
@@ -165,7 +172,22 @@ def test_a_connection_of_ones_own_keeps_its_transaction(psycopg3_connection, uid
 def test_features_are_detected_once_per_connection(db, superuser, cluster):
     found = _db.features("default")
     [(version,)] = superuser.run("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockable'")
-    assert found == _db.Features(version=version, queue=cluster.has_queue)
+    assert found == _db.Features(version=version, queue=cluster.has_queue, transfer=cluster.has_transfer)
     assert _db.features("default") is found  # cached on the connection
     _db.forget_features("default")
     assert _db.features("default") == found and _db.features("default") is not found
+
+
+@pytest.mark.without_transfer
+@pytest.mark.parametrize("call", [
+    lambda uid, using: take_over(uid, "user:8", using=using),
+    lambda uid, using: hand_over(uid, "user:7", "user:8", using=using),
+    lambda uid, using: request(uid, "user:8", using=using),
+    lambda uid, using: decline(uid, "user:7", "user:8", using=using),
+    lambda uid, using: history(uid, using=using),
+    lambda uid, using: displaced_by(uid, "user:7", using=using),
+], ids=["take_over", "hand_over", "request", "decline", "history", "displaced_by"])
+def test_before_1_4_each_transfer_call_raises_transfer_not_supported(using, uid, call):
+    with pytest.raises(TransferNotSupported, match="need lockable 1.4"):
+        call(uid, using)
+    assert owner_of(uid, using=using) is None  # the connection is fine

@@ -272,3 +272,20 @@ def test_a_lock_taken_outside_the_endpoint_is_the_same_lock(client_of, alice, ui
     acquire(uid, owner_for(alice), ttl=timedelta(seconds=30))
     response = client_of(alice).post(lock_url(uid))
     assert response.status_code == 200  # a renewal, not a refusal
+
+
+# --- before lockable 1.4: the endpoints that move locks are 501 -----------------------------
+
+
+@pytest.mark.without_transfer
+def test_moving_locks_is_501_before_lockable_1_4(client_of, alice, bob, uid, django_user_model):
+    client = client_of(alice)
+    for action, body in [("take-over", {}), ("hand-over", {"to": bob.pk}), ("request", {}),
+                         ("decline", {"to": bob.pk})]:
+        response = client.post(f"/api/lock/{uid}/{action}/", body, format="json")
+        assert response.status_code == 501 if action != "take-over" else response.status_code in (403, 501), action
+    root = django_user_model.objects.create_superuser("root", password="lockable")
+    assert client_of(root).post(f"/api/lock/{uid}/take-over/").status_code == 501
+    assert client_of(root).get(f"/api/lock/{uid}/history/").status_code == 501
+    assert client_of(root).post(f"/own-take-over/{uid}/").status_code == 501  # through the handler
+    assert owner_of(uid) is None

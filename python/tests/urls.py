@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("mutex/<path:uid>/", views.mutex_lock),
     path("mutex-async/<path:uid>/", views.mutex_async),
+    path("own-take-over/<path:uid>/", views.own_take_over),
     path("raw/<int:pk>/", views.raw_update),
     path("raw-stale/<int:pk>/", views.raw_stale_update),
 ]

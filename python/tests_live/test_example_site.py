@@ -148,3 +148,5 @@ def test_the_cluster_preloads_lockable_with_its_background_sweeper(superuser, cl
     assert interval == "1min"
     assert cluster.database in [name.strip() for name in databases.split(",")]
     assert older_than in ("1 hour", "1h", "01:00:00", "60min")
+    workers = [row[0] for row in superuser.run("SELECT backend_type FROM pg_catalog.pg_stat_activity")]
+    assert any(kind.startswith("lockable sweeper") for kind in workers), workers

@@ -211,6 +211,10 @@ Setup() {
     else
         HAVE_TRIGGERS=false
     fi
+    HAVE_TRANSFER=false
+    if [ "$(Psql -d bench -Atc "SELECT pg_catalog.to_regproc('lockable.lock_take_over') IS NOT NULL")" = t ]; then
+        HAVE_TRANSFER=true
+    fi
     Psql -d bench -c "VACUUM ANALYZE"
 }
 
@@ -257,7 +261,9 @@ declare -A SAMPLES      # same key -> space-separated TPS of every run
 # RunPgbench SYNC SCRIPT [NOTIFY [DB]]: one pgbench run; prints its TPS.
 RunPgbench() {
     local sync=$1 script=$2 notify=${3:-off} db=${4:-bench} options out
-    options="-c synchronous_commit=$sync -c lockable.notify=$notify"
+    # lockable.history (1.4) is off but where a scenario asks for it: the
+    # lock scenarios measure the locks, the "history" ones its cost.
+    options="-c synchronous_commit=$sync -c lockable.notify=$notify -c lockable.history=${BENCH_HISTORY:-off}"
     # The acting owner of the UPDATE scenarios holds every document's lock
     # (but the unlocked documents are written with no owner set).
     [[ $script == update-* && $script != update-enforced-free ]] && options+=" -c lockable.owner=app"
@@ -316,6 +322,8 @@ Measure() {
         REDIS_KEYSPACE=$DOCS RunRedis GET 'o:__rand_int__' ;;
     *:notify)
         RunPgbench "$sync" "${system%:notify}" on ;;
+    *:history)
+        BENCH_HISTORY=on RunPgbench "$sync" "${system%:history}" ;;
     *@1.1)
         RunPgbench "$sync" "${system%@1.1}" off bench11 ;;
     *@1.2)
@@ -411,6 +419,11 @@ MeasureAll() {
         Compare "$sync" notify acquire acquire:notify cycle cycle:notify plpgsql-cycle plpgsql-cycle:notify
         if $HAVE_TRIGGERS; then
             Compare "$sync" update update-plain update-floor update-versioned update-enforced update-enforced-free
+        fi
+        if $HAVE_TRANSFER; then
+            Compare "$sync" history acquire:history acquire cycle:history cycle
+            Compare "$sync" transfer acquire take-over cycle hand-over
+            Compare "$sync" saved update-versioned:notify update-saved:notify
         fi
         if $HAVE_LINE; then
             Compare "$sync" line-unused acquire@1.2 acquire@1.1 cycle@1.2 cycle@1.1
@@ -611,7 +624,7 @@ Report() {
     local sync
     Say "results"
     echo
-    echo "Transactions per second (pgbench: $CLIENTS clients, -M prepared; redis-benchmark: $CLIENTS clients), median of $runs alternating runs of ${duration}s; lockable.notify = off unless stated."
+    echo "Transactions per second (pgbench: $CLIENTS clients, -M prepared; redis-benchmark: $CLIENTS clients), median of $runs alternating runs of ${duration}s; lockable.notify = off and lockable.history = off unless stated."
     for sync in $sync_modes; do
         echo
         echo "#### synchronous_commit = $sync$([ "$sync" = on ] && echo " (Redis: appendfsync always)" || echo " (Redis: no persistence)")"
@@ -655,6 +668,26 @@ Report() {
         done
         echo "| wake latency, release commit to the waiter's return: p50 (ms) | ${WAIT["polling|p50"]:-n/a} | ${WAIT["preloaded|p50"]:-n/a} | |"
         echo "| wake latency: p99 (ms), over ${WAIT["preloaded|wakes"]:-?} wakes | ${WAIT["polling|p99"]:-n/a} | ${WAIT["preloaded|p99"]:-n/a} | |"
+    fi
+    if $HAVE_TRANSFER; then
+        echo
+        echo "#### Take over, hand over, history, saved announcements (1.4)"
+        echo
+        echo "| scenario | TPS | against | ratio |"
+        echo "|---|---:|---:|---:|"
+        local sync
+        for sync in $sync_modes; do
+            local a an c cn t h u us
+            a=$(R "$sync|history|acquire:history"); an=$(R "$sync|history|acquire")
+            c=$(R "$sync|history|cycle:history"); cn=$(R "$sync|history|cycle")
+            t=$(R "$sync|transfer|take-over"); h=$(R "$sync|transfer|hand-over")
+            u=$(R "$sync|saved|update-versioned:notify"); us=$(R "$sync|saved|update-saved:notify")
+            echo "| fresh grant, history on / off (sync $sync) | $(Fmt "$a") | $(Fmt "$an") | $(Ratio "$a" "$an") |"
+            echo "| acquire + release, history on / off (sync $sync) | $(Fmt "$c") | $(Fmt "$cn") | $(Ratio "$c" "$cn") |"
+            echo "| take over of a free uid / fresh grant (sync $sync) | $(Fmt "$t") | $(Fmt "$(R "$sync|transfer|acquire")") | $(Ratio "$t" "$(R "$sync|transfer|acquire")") |"
+            echo "| acquire + hand over + release (3 transactions) / acquire + release (2) (sync $sync) | $(Fmt "$h") | $(Fmt "$(R "$sync|transfer|cycle")") | $(Ratio "$h" "$(R "$sync|transfer|cycle")") |"
+            echo "| versioned UPDATE with the saved announcement / without, notify on (sync $sync) | $(Fmt "$us") | $(Fmt "$u") | $(Ratio "$us" "$u") |"
+        done
     fi
     if $HAVE_LINE; then
         echo

@@ -15,3 +15,11 @@ SELECT count(*)
        LATERAL lockable.lock_acquire('free:' || g, 'earlier', '1 hour') AS a
  WHERE a.granted;
 SELECT lockable.lock_release_all('earlier');
+-- 1.4's "saved" announcements, on a copy of the versioned table
+SELECT pg_catalog.to_regproc('lockable.enable_save_announcements') IS NOT NULL AS have_saved \gset
+\if :have_saved
+CREATE TABLE bench.doc_saved (LIKE bench.doc_versioned INCLUDING ALL);
+INSERT INTO bench.doc_saved SELECT * FROM bench.doc_versioned;
+SELECT lockable.enable_versioning('bench.doc_saved');
+SELECT lockable.enable_save_announcements('bench.doc_saved', 'id', 'doc:', 'version');
+\endif

@@ -168,6 +168,8 @@ sub Reconnect
 
 # Call($name, @args): run lock call $name; (1, the first row) when it was
 # answered, (0, why) when its outcome is unknown; dies on any other error.
+# An acquire that ends with 55P03 (lockable 1.4: its wait ran out before the
+# tables could be opened) is answered as refused: (1, 0).
 sub Call
 {
 	my ($self, $name, @args) = @_;
@@ -180,6 +182,10 @@ sub Call
 		1;
 	};
 	my $err = $@;
+	# A waiting acquire whose bound ended before the shard could be locked
+	# (a move holds it) changed nothing, on the worker as anywhere: 55P03,
+	# answered as a refusal.
+	return (1, 0) if $name eq 'acquire' && ($self->{dbh}->state // '') eq '55P03';
 	my $why = Delegated::Unknown($self->{dbh});
 	die $err unless defined $why;
 	$self->Reconnect unless $self->{dbh}->ping;

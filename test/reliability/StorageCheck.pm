@@ -43,7 +43,7 @@ sub Check
 	my ($nindexes, @problems) = CheckTables($dbh, @tables);
 	return ('amcheck found corruption', @problems) if @problems;
 	return (sprintf('amcheck clean on %d indexes and %s', $nindexes,
-			@tables == 1 ? 'the heap' : 'both heaps'));
+			@tables == 1 ? 'the heap' : @tables == 2 ? 'both heaps' : scalar(@tables) . ' heaps'));
 }
 
 # CheckTables($dbh, @tables): amcheck (already created) on the tables;

@@ -4,7 +4,9 @@
 # and a few vanish without a word (places lapse, leases run out).  See
 # test/reliability/queue_hammer.pl for what is checked; any violation fails.
 # Then lock_release_all racing itself over crossing lines
-# (test/reliability/release_all_race.pl): no deadlock, nothing left.
+# (test/reliability/release_all_race.pl): no deadlock, nothing left; and
+# the line with take overs and hand overs mixed in
+# (test/reliability/transfer_hammer.pl).
 source "$(dirname "$0")/../lib.sh"
 EnsurePackages libdbd-pg-perl
 
@@ -17,3 +19,7 @@ PGDATABASE=$db perl "$LOCKABLE_TOP/test/reliability/queue_hammer.pl" \
 # lock_release_all with crossing lines: no deadlock, nothing left behind.
 PGDATABASE=$db perl "$LOCKABLE_TOP/test/reliability/release_all_race.pl" \
     --clients 12 --uids 6 --seconds 10
+# Take overs and hand overs mixed in (test/reliability/transfer_hammer.pl):
+# fenced writes, tokens, and the history against the grants seen.
+PGDATABASE=$db perl "$LOCKABLE_TOP/test/reliability/transfer_hammer.pl" \
+    --clients 12 --admins 2 --uids 4 --seconds 15

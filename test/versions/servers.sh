@@ -28,7 +28,10 @@
 #       CMD inside ROOT, as root, in a mount namespace of its own with /proc,
 #       /dev and /dev/shm mounted, so that nothing is left mounted when it
 #       ends, whatever way it ends.  The environment is cleared: pass what
-#       CMD needs as NAME=VALUE words before it, as env(1) takes them.
+#       CMD needs as NAME=VALUE words before it, as env(1) takes them.  The
+#       host's Go toolchain, if any, is mounted read-only at its own path
+#       and put first on the PATH, with the host's Go module cache
+#       (/var/cache/lockable/go) at its own path.
 #
 # LOCKABLE_CACHE defaults to ${XDG_CACHE_HOME}/lockable, else
 # /var/cache/lockable as root, ~/.cache/lockable otherwise.  Every entry is
@@ -168,17 +171,32 @@ EnsureDebianRoot() {
 }
 
 RunInRoot() {
-    local root=$1
+    local root=$1 goroot=
     shift
+    # The host's Go toolchain, read-only at the same path, for the suites
+    # written in Go (Debian 13's is older than they need).
+    if command -v go >/dev/null 2>&1; then
+        goroot=$(dirname "$(dirname "$(readlink -f "$(command -v go)")")")
+    fi
     unshare --mount --propagation private /bin/sh -c '
-        root=$1
-        shift
+        root=$1 goroot=$2
+        shift 2
         mount -t proc proc "$root/proc" &&
             mount --rbind /dev "$root/dev" &&
-            mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm" &&
-            exec chroot "$root" /usr/bin/env -i \
-                PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-                HOME=/root LANG=C.UTF-8 "$@"' RunInRoot "$root" "$@"
+            mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm" || exit 1
+        path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+        if [ -n "$goroot" ] && mkdir -p "$root$goroot" &&
+            mount --bind -o ro "$goroot" "$root$goroot"; then
+            path=$goroot/bin:$path
+            # and the host'"'"'s module cache, so that nothing needs the proxy
+            # from inside (whose TLS the root may not trust)
+            gocache=$(cachedir=/var/cache/lockable/go; [ -d "$cachedir" ] && echo "$cachedir")
+            if [ -n "$gocache" ] && mkdir -p "$root$gocache"; then
+                mount --bind "$gocache" "$root$gocache"
+            fi
+        fi
+        exec chroot "$root" /usr/bin/env -i PATH="$path" \
+            HOME=/root LANG=C.UTF-8 "$@"' RunInRoot "$root" "$goroot" "$@"
 }
 
 # ExtractDebianServer MAJOR VERSION DIR: the server, client and headers

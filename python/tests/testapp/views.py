@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from django_lockable import Mutex, ResourceLocked, aowner_of
 from django_lockable.drf import LockEnforcedMixin, LockView
+from django_lockable.policy import take_over_for
 
 from .models import Document
 from .serializers import DocumentSerializer, NaiveDocumentSerializer
@@ -72,3 +73,11 @@ async def mutex_async(request, uid):
             return JsonResponse({"token": status.token, "holder_inside": holder})
     except ResourceLocked as exc:
         return JsonResponse({"owner": exc.owner, "user_id": exc.user_id}, status=423)
+
+
+@api_view(["POST"])
+def own_take_over(request, uid):
+    """A view of one's own that takes over through the policy and lets its
+    errors reach the exception handler (403, 501, 503)."""
+    status = take_over_for(request, uid, reason=request.data.get("reason"))
+    return Response({"token": status.token})
