@@ -66,6 +66,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -532,6 +533,23 @@ ShardRelid(Oid namespace, const char *relname, int64 shardid)
 }
 
 /*
+ * CitusInternalBackend
+ *		Whether this session is one Citus opened to run work it routed here
+ *		(a delegated call included): Citus names those connections
+ *		"citus_internal gpid=<id>" (its CITUS_APPLICATION_NAME_PREFIX, from
+ *		Citus 11).  A session that set that name itself gets a retryable
+ *		error instead of 0A000, nothing more.
+ */
+static bool
+CitusInternalBackend(void)
+{
+	static const char prefix[] = "citus_internal gpid=";
+
+	return application_name != NULL &&
+		strncmp(application_name, prefix, sizeof(prefix) - 1) == 0;
+}
+
+/*
  * CitusUidShards
  *		For a per-uid call on distributed tables: the relations, on this
  *		node, of the shards of lockable.locks (locks) and lockable.places
@@ -543,7 +561,9 @@ ShardRelid(Oid namespace, const char *relname, int64 shardid)
  *
  *		A call that runs where the uid's shard is not: 0A000 (Citus did not
  *		delegate it); one whose shard moved away while it waited for the
- *		lock: 40001, to be retried (Citus then sends it to the new node).
+ *		lock, or that Citus delegated here (it came over one of Citus's own
+ *		connections) from metadata that a move made stale before the call
+ *		arrived: 40001, to be retried (Citus then sends it to the new node).
  */
 void
 CitusUidShards(Oid locks, Oid places, text *uid, const char *caller,
@@ -558,7 +578,7 @@ CitusUidShards(Oid locks, Oid places, text *uid, const char *caller,
 	LockShardMetadata(&shardid, 1, ShareLock);
 	if (!PlacedHere(shardid, group) || !PlacedHere(places_shardid, group))
 	{
-		if (was_here)
+		if (was_here || CitusInternalBackend())
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize access: the shard of lock \"%s\" moved to another node",
