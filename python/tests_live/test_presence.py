@@ -195,13 +195,13 @@ def test_presence_lists_the_editor_the_waiters_and_the_viewers_with_names(users,
         await a.lock(uid)
         await b.lock(uid)
         await c.send(action="view", uid=uid, tab=tab())
-        await c.next()
+        viewing = await c.next()
         want = [(alice.pk, "editing", False), (bob.pk, "waiting", False), (carol.pk, "viewing", False)]
+        assert people(viewing) == want  # the viewer's answer sees itself
         seen = await a.until(lambda m: m["type"] == "status" and people(m) == want)
         assert seen["presence_count"] == 3
         assert [entry["name"] for entry in seen["presence"]] == ["alice", "bob", "carol"]
         await b.until(lambda m: m["type"] == "status" and people(m) == want)
-        await c.until(lambda m: m["type"] == "status" and people(m) == want)
         # idle comes from the client's heartbeat, and every socket hears it
         await c.send(action="heartbeat", idle=True)
         idle = [(alice.pk, "editing", False), (bob.pk, "waiting", False), (carol.pk, "viewing", True)]
