@@ -9,7 +9,6 @@ through the example's routing (``CsrfOriginValidator``,
 import asyncio
 import os
 import signal
-import uuid
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -199,7 +198,7 @@ def test_a_dead_servers_viewers_lapse_from_the_other_servers_presence(two_server
             try:
                 await a.until(lambda m: m["type"] == "status" and m["presence_count"] == 1, timeout=1)
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
         else:
             raise AssertionError(f"bob still present: {a.received[-1]}")

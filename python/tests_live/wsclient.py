@@ -157,6 +157,6 @@ class WebSocket:
             await self._frame(0x8, struct.pack("!H", 1000))
             self._writer.close()
             await asyncio.wait_for(self._writer.wait_closed(), 5)
-        except (OSError, asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, OSError, ConnectionError):
             pass
         self._writer = None
