@@ -54,11 +54,19 @@ SELECT e.extversion,
        pg_catalog.to_regprocedure(
            'lockable.lock_take_over(text, text, interval, text, boolean)') IS NOT NULL,
        pg_catalog.to_regprocedure(
-           'lockable.presence_touch(text, text, interval, boolean)') IS NOT NULL
+           'lockable.presence_touch(text, text, interval, boolean)') IS NOT NULL,
+       pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL
   FROM pg_catalog.pg_extension AS e
   LEFT JOIN pg_catalog.pg_type AS t
          ON t.oid = pg_catalog.to_regtype('lockable.lock_status')
  WHERE e.extname = 'lockable'
+"""
+
+# With Citus installed: whether lockable.distribute() made lockable.locks a
+# Citus table (asked only then: without Citus the catalog does not exist).
+_DISTRIBUTED_SQL = """
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                WHERE logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('lockable.locks'))
 """
 
 # The attribute of a Django connection wrapper that caches its features.
@@ -92,6 +100,10 @@ class Features:
     presence: bool = False
     """True when the database keeps presence leases (lockable 1.4 with
     ``presence_touch``, ``presence_leave`` and ``presence_of``)."""
+    distributed: bool = False
+    """True when ``lockable.distribute()`` ran (Citus): every per-uid call
+    must then be a statement by itself, for Citus to delegate it to the
+    node of the uid's shard, so ``call`` sends it unwrapped."""
 
 
 class LockTimeout(OperationalError):
@@ -129,11 +141,18 @@ def call(using: Using, sql: str, params: Sequence[Any], lock_timeout: timedelta,
     call waited ``lock_timeout`` for a lock, and whatever else the driver
     raises.
     """
-    join, on = ("LEFT JOIN", " ON true") if key is not None else ("CROSS JOIN", "")
-    bounded = _BOUNDED_SQL.format(join=join, on=on, call=sql)
+    if features(using).distributed:
+        # Citus delegates only a call that is a statement by itself: sent as
+        # it is, bounded by the role's own lock_timeout on the node that
+        # runs it (python/README, "Citus").
+        statement, arguments, wrapped = sql, list(params), False
+    else:
+        join, on = ("LEFT JOIN", " ON true") if key is not None else ("CROSS JOIN", "")
+        statement = _BOUNDED_SQL.format(join=join, on=on, call=sql)
+        arguments, wrapped = [lock_timeout_setting(lock_timeout), *params], True
     with cursor(using) as cur:
         try:
-            cur.execute(bounded, [lock_timeout_setting(lock_timeout), *params])
+            cur.execute(statement, arguments)
         except Exception as exc:  # Django's OperationalError, or the driver's own
             if sqlstate(exc) != "55P03":
                 raise
@@ -141,7 +160,9 @@ def call(using: Using, sql: str, params: Sequence[Any], lock_timeout: timedelta,
                 f"a lockable call waited {lock_timeout.total_seconds():g} s for a lock that another "
                 "transaction holds, and gave up (lock_timeout, LOCKABLE_LOCK_TIMEOUT): try again later",
                 lock_timeout=lock_timeout) from driver_error(exc)
-        names: Sequence[str] = [column[0] for column in cur.description][:-1]
+        names: Sequence[str] = [column[0] for column in cur.description]
+        if wrapped:
+            names = names[:-1]
         rows = [dict(zip(names, row)) for row in cur.fetchall()]
     if key is not None:
         rows = [row for row in rows if row[key] is not None]
@@ -193,7 +214,13 @@ def features(using: Using) -> Features:
             f"the lockable extension is not installed in {describe(using)}: a superuser runs "
             "CREATE EXTENSION lockable there (or a migration with CreateLockableExtension)"
         )
-    found = Features(version=row[0], queue=bool(row[1]), transfer=bool(row[2]), presence=bool(row[3]))
+    distributed = False
+    if row is not None and row[4]:
+        with cursor(using) as cur:
+            cur.execute(_DISTRIBUTED_SQL)
+            distributed = bool(cur.fetchone()[0])
+    found = Features(version=row[0], queue=bool(row[1]), transfer=bool(row[2]), presence=bool(row[3]),
+                     distributed=distributed)
     if wrapper is not None:
         setattr(wrapper, _CACHE_ATTRIBUTE, found)
     return found

@@ -1072,10 +1072,16 @@ def join(uid: str, owner: str, ttl: timedelta, queue: bool, idle: bool,
          using: _db.Using = "default") -> Tuple[LockStatus, bool]:
     """The client's own acquire (``queue``: or a place in line) for the
     full ttl, and its presence lease renewed with ``idle``, in one
-    statement where the database keeps presence.  Returns the status and
-    whether the presence change is news (``presence_touch``'s result)."""
-    if not _db.features(using).presence:
+    statement where the database keeps presence (two on a distributed
+    install, where Citus delegates only a call by itself).  Returns the
+    status and whether the presence change is news (``presence_touch``'s
+    result)."""
+    found = _db.features(using)
+    if not found.presence:
         return _core.acquire(uid, owner, ttl, None, queue, using), False
+    if found.distributed:
+        status = _core.acquire(uid, owner, ttl, None, queue, using)
+        return status, touch(uid, owner, ttl, idle, using)
     row = _db.call_one(using, _ACQUIRE_TOUCH_SQL, [uid, owner, ttl, idle, uid, owner, ttl, timedelta(0), queue],
                        lockable_settings.LOCK_TIMEOUT)
     changed = bool(row.pop("presence_changed"))
@@ -1099,13 +1105,15 @@ def view(uid: str, owner: str, ttl: timedelta, idle: bool, using: _db.Using = "d
 def release_and_leave(uid: str, owner: str, release: bool, leave: bool, using: _db.Using = "default") -> None:
     """Release owner's lock or place on uid (``release``) and remove its
     presence lease (``leave``), in one statement where both are asked."""
-    presence = leave and _db.features(using).presence
-    if release and presence:
+    found = _db.features(using)
+    presence = leave and found.presence
+    if release and presence and not found.distributed:
         _db.call_one(using, _RELEASE_LEAVE_SQL, [uid, owner, uid, owner], lockable_settings.LOCK_TIMEOUT)
-    elif release:
-        _core.release(uid, owner, using)
-    elif presence:
-        _db.call_value(using, _LEAVE_SQL, [uid, owner], lockable_settings.LOCK_TIMEOUT)
+    else:
+        if release:
+            _core.release(uid, owner, using)
+        if presence:
+            _db.call_value(using, _LEAVE_SQL, [uid, owner], lockable_settings.LOCK_TIMEOUT)
 
 
 def waiter_named(line: Line, to: Any) -> Optional[str]:

@@ -255,6 +255,14 @@ else
     Fail "the bridge did not hear the hand-off on worker $(NodeOf dist:bridge)"
 fi
 
+Say "django-lockable's calls are delegated (each a statement by itself)"
+node=$(NodeOf dist:package)
+if /usr/bin/python3 "$LOCKABLE_TOP/test/citus/package_calls.py" dist:package "$(GroupOf "$node")"; then
+    echo "ok: acquire, verify, a join with presence, the look, release: delegated to worker $node"
+else
+    Fail "django-lockable's calls on a distributed install"
+fi
+
 Say "enforce_lock once the locks are distributed: refused, never passed"
 ExpectError "enable_lock_enforcement on a local table" 0A000 \
     "CREATE TABLE note (id bigint PRIMARY KEY, body text);
