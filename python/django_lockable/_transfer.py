@@ -28,7 +28,7 @@ from typing import Any, List, Optional, Sequence
 from asgiref.sync import sync_to_async
 from django.db import NotSupportedError, ProgrammingError, connections
 
-from . import _db
+from . import _core, _db
 from ._conf import Seconds, as_timedelta, lockable_settings
 from ._core import LockStatus, parse_user_id
 from ._db import Using
@@ -61,7 +61,10 @@ _HISTORY_BY_OWNER = " AND (h.owner = %s OR h.previous_owner = %s)"
 GRANT_EVENTS = ("grant", "release", "expiry_hand_off", "sweep", "break", "take_over", "hand_over")
 _DISPLACED_SQL = (
     f"SELECT {_HISTORY_COLUMNS} FROM lockable.lock_history AS h"
-    " WHERE h.uid = %s AND (h.owner = %s OR h.previous_owner = %s) AND h.event = ANY (%s)"
+    " WHERE h.uid = %s AND (h.owner = %s OR h.previous_owner = %s"
+    "                       OR pg_catalog.starts_with(h.owner, %s)"
+    "                       OR pg_catalog.starts_with(h.previous_owner, %s))"
+    "   AND h.event = ANY (%s)"
     " ORDER BY h.at DESC LIMIT 1"
 )
 
@@ -305,19 +308,29 @@ def history(uid: Optional[str] = None, owner: Optional[str] = None, limit: int =
     return _read_history(sql + _HISTORY_ORDER + " LIMIT %s OFFSET %s", [*params, limit, offset], using)
 
 
-def displaced_by(uid: str, owner: str, using: Using = "default") -> Optional[HistoryEvent]:
+def displaced_by(uid: str, owner: str, using: Using = "default", *,
+                 tabs: bool = False) -> Optional[HistoryEvent]:
     """Return the take over that ended owner's last grant of uid, or None.
 
     It is the ``take_over`` event of the history whose ``previous_owner`` is
     owner, when it is the last event that gave owner uid or ended owner's
     grant of it; None when owner's last grant ended another way (a release,
     a break, an expiry handed on), still lives, or never was.  The event's
-    ``owner`` is the one who took over.
+    ``owner`` is the one who took over.  With ``tabs``, the grants of
+    owner's tabs (``<owner>#<tab>``, live editing's owners) count as
+    owner's.
 
     Raises what ``history`` raises.
     """
-    found = _read_history(_DISPLACED_SQL, [uid, owner, owner, list(GRANT_EVENTS)], using)
-    if found and found[0].event == "take_over" and found[0].previous_owner == owner:
+    prefix = owner + _core.TAB_SEPARATOR if tabs else owner
+    # starts_with(..., NULL) is NULL: without tabs, only the equalities count
+    params = [uid, owner, owner, prefix if tabs else None, prefix if tabs else None,
+              list(GRANT_EVENTS)]
+    found = _read_history(_DISPLACED_SQL, params, using)
+    if not found or found[0].event != "take_over":
+        return None
+    previous = found[0].previous_owner or ""
+    if previous == owner or (tabs and previous.startswith(prefix)):
         return found[0]
     return None
 
@@ -372,6 +385,7 @@ async def ahistory(uid: Optional[str] = None, owner: Optional[str] = None, limit
     return await sync_to_async(history)(uid, owner, limit, offset, using)
 
 
-async def adisplaced_by(uid: str, owner: str, using: Using = "default") -> Optional[HistoryEvent]:
+async def adisplaced_by(uid: str, owner: str, using: Using = "default", *,
+                        tabs: bool = False) -> Optional[HistoryEvent]:
     """``displaced_by``, for async code."""
-    return await sync_to_async(displaced_by)(uid, owner, using)
+    return await sync_to_async(displaced_by)(uid, owner, using, tabs=tabs)

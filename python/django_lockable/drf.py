@@ -635,7 +635,7 @@ def _displaced(uid: str, owner: str, using: str) -> Optional[policy.TakeOver]:
         if not _db.features(using).transfer or not _transfer.can_read_history(using):
             return None
         with transaction.atomic(using=using):
-            event = _transfer.displaced_by(uid, owner, using=using)
+            event = _transfer.displaced_by(uid, owner, using=using, tabs=True)
     except DatabaseError:
         logger.exception("could not read the history of %r for a refused write", uid)
         return None

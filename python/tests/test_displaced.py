@@ -124,3 +124,17 @@ def test_the_history_says_the_same(lockable_admin, client_of, alice, staff, docu
     [event] = history(document.lock_uid, limit=1)
     assert (event.event, event.owner, event.previous_owner) == ("take_over", owner_for(staff), owner_for(alice))
     assert json.loads(event.reason) == {"by": "Sam Staff", "reason": "urgent fix"}
+
+
+def test_a_tab_displaced_in_live_editing_is_told_taken_over_too(lockable_admin, client_of, alice, staff, document):
+    # live editing holds locks as one of the user's tabs (<owner>#<tab>);
+    # the take over of that tab's grant explains her next save the same way
+    from django_lockable import acquire
+    from django_lockable._core import tab_owner
+
+    acquire(document.lock_uid, tab_owner(owner_for(alice), "tab-1"), 60)
+    take_over_in_the_browser(client_of(staff), document, "urgent fix")
+    body = save(client_of(alice), document, "alice's draft").json()
+    assert body["reason"] == "taken_over"
+    assert body["taken_over"]["owner"] == owner_for(staff)
+    assert Document.objects.get(pk=document.pk).title == "Minutes"
