@@ -252,6 +252,15 @@ describe("heartbeats say whether the user is idle", () => {
         assert.equal(client.idle, false);
     });
 
+    test("the server's idle_after (LOCKABLE_IDLE, seconds) sets when the client is idle", () => {
+        const { client, socket } = started();
+        assert.equal(client.idleAfter, 20000);
+        socket().receive(status("editing", { idle_after: 90 }));
+        assert.equal(client.idleAfter, 90000);
+        socket().receive(status("editing", { idle_after: "soon" }));
+        assert.equal(client.idleAfter, 90000, "not a number: ignored");
+    });
+
     test("an idle holder stops renewing after idleTimeout and its lease ends by its own clock", () => {
         const { client, socket, time } = started({ idleTimeout: 5000, warnBefore: 4000 });
         socket().receive(status("editing"));

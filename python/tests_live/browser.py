@@ -217,6 +217,10 @@ class Browser:
     def click(self, page: Page, element_id: str) -> None:
         self._on(page).find_element(By.ID, element_id).click()
 
+    def execute(self, page: Page, script: str, *args: Any) -> Any:
+        """Run script in the page (``return ...`` gives a value back)."""
+        return self._on(page).execute_script(script, *args)
+
     def type_into(self, page: Page, element_id: str, text: str) -> None:
         element = self._on(page).find_element(By.ID, element_id)
         element.clear()

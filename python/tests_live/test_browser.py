@@ -61,7 +61,7 @@ def test_1_the_first_edits_the_others_wait_in_line_and_are_let_in_without_reload
     c = carol.open(server, document)
     carol.wait_for(c, 10 * SLACK, "waiting, position 2", lock_state="waiting", lock_position="2")
     # the page has no list of users: it asks who holds the document
-    carol.wait_for_text(c, 5 * SLACK, "lock-detail", "alice is editing")
+    carol.wait_for_text(c, 5 * SLACK, "lock-detail", "Alice is editing")
     screenshot(alice, a, output, "editing.png")
     screenshot(carol, c, output, "waiting.png")
     bob._on(b).execute_script("window.notReloaded = true")
@@ -222,21 +222,28 @@ def test_6_a_save_of_a_stale_form_is_a_409_and_alices_text_is_intact(people, ser
 
 # ---- 7 ----
 
-def test_7_a_tab_whose_lock_was_handed_on_is_refused_and_shows_lost(people, servers, document, superuser, users):
+def test_7_a_tab_whose_lock_was_handed_on_shows_lost_read_only_and_its_stale_save_is_refused(
+        people, servers, document, superuser, users):
     alice, bob = people["alice"], people["bob"]
     server = servers[0]
     a = alice.open(server, document, "?idle=2&warn=1")
-    alice.wait_for(a, 10 * SLACK, "editing", lock_state="editing")
+    alice.wait_for(a, 10 * SLACK, "editing", lock_state="editing", editable="true")
     b = bob.open(server, document)
     bob.wait_for(b, 10 * SLACK, "waiting", lock_state="waiting", lock_position="1")
     alice.type_into(a, "body", "Alice's late edit.")  # then she goes idle
 
     bob.wait_for(b, (2 + TTL + 3) * SLACK, "editing once alice's lease ran out", lock_state="editing")
-    alice.wait_for(a, 3 * SLACK, "lost", lock_state="lost")
-    alice.click(a, "save")  # the page lets her try: the database decides
+    alice.wait_for(a, 3 * SLACK, "lost, read-only", lock_state="lost", editable="false")
+    driver = alice._on(a)
+    assert driver.find_element("id", "body").get_attribute("readonly") is not None
+    assert driver.find_element("id", "save").get_attribute("disabled") is not None
+    assert driver.find_element("id", "body").get_attribute("value") == "Alice's late edit.", "her text is kept"
+    # The database still decides: the page's save, sent with the old token, is refused.
+    alice.execute(a, "document.getElementById('save').disabled = false")
+    alice.click(a, "save")
     alice.wait_for(a, 10 * SLACK, "refused", save_result="refused")
     assert alice.state(a) == "lost"
-    message = alice._on(a).find_element("id", "save-message").text
+    message = driver.find_element("id", "save-message").text
     assert message.startswith("Refused: This record is locked")
     (body,), = superuser.run("SELECT body FROM documents_document WHERE id = %s", [document.pk])
     assert body == "The original text.\n"

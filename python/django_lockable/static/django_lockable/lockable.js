@@ -121,7 +121,8 @@ export const DEFAULTS = Object.freeze({
     heartbeatInterval: null,   // null: ttl / 3
     replyTimeout: null,        // null: heartbeatInterval
     idleTimeout: 10 * 60000,   // without input for this long, stop renewing
-    idleAfter: 5 * 60000,      // without input for this long, heartbeats say "idle" (LOCKABLE_IDLE)
+    idleAfter: 120000,         // without input for this long, heartbeats say "idle"; a status's
+                               // idle_after (the server's LOCKABLE_IDLE, in s) overrides it
     warnBefore: 60000,         // ask "Still editing?" this long before the lease ends
     leaseMargin: null,         // null: ttl / 10, at most 1 s
     reconnectMin: 500,
@@ -479,6 +480,10 @@ export class LockClient {
     _receive(message) {
         if (message.type === "status" && message.uid === this.uid) {
             this._backoff = this.reconnectMin;
+            // The server's LOCKABLE_IDLE, in seconds, overrides the option.
+            if (typeof message.idle_after === "number" && message.idle_after > 0) {
+                this.idleAfter = message.idle_after * 1000;
+            }
             if ((message.state === EDITING || message.state === WAITING) && this._lastSent !== null) {
                 this._setDeadline(this._lastSent + this.ttl - this.leaseMargin);
             }
@@ -736,6 +741,7 @@ export class LockableForm {
         this.lastLost = null;       // {reason, by, at} of the last "lost"
         this.notifications = 0;
         this._connected = false;    // a state other than connecting was shown
+        this._described = null;     // the last state sentence announced
         this._reset = false;
         this.form.addEventListener("input", () => this._typed());
         this._chain(o.client, "onState", (state, status, before) => this._state(state, status, before));
@@ -745,7 +751,7 @@ export class LockableForm {
         });
         this._chain(o.client, "onDeclined", (by) => this.announce(declinedMessage(by)));
         this._chain(o.client, "onRequest", (request) => this.announce(requestMessage(request)));
-        this._apply(this.client.state, this.client.status);
+        this._apply(this.client.state, this.client.status, false);
     }
 
     get version() {
@@ -883,15 +889,20 @@ export class LockableForm {
         this.discardDraft();
     }
 
-    _apply(state, status) {
+    _apply(state, status, tell = true) {
         const editable = state === EDITING && !this.loading;
         for (const field of this.fields) field.readOnly = !editable;
         if (this.submit) this.submit.disabled = !editable;
         this.form.setAttribute("aria-busy", state === CONNECTING || this.loading ? "true" : "false");
         this.form.dataset.editable = editable ? "true" : "false";
         document.title = titleFor(state, status, this.baseTitle);
-        if (state !== EDITING) this.announce(this.describe(state, status));
-        this.options.onState(state, status);
+        // Each new sentence once: a status that changes only the presence says nothing.
+        const text = this.describe(state, status);
+        if (state !== EDITING && text !== this._described) {
+            this._described = text;
+            this.announce(text);
+        }
+        if (tell) this.options.onState(state, status);
     }
 
     /* The sentence for a state (the page may give its own: describe). */
@@ -912,7 +923,8 @@ export class LockableForm {
     }
 
     _welcome() {
-        this.announce(this.describe(EDITING, this.client.status));
+        this._described = this.describe(EDITING, this.client.status);
+        this.announce(this._described);
         const first = this.fields[0];
         if (first && typeof first.focus === "function") first.focus();
         const hidden = typeof document !== "undefined" && document.hidden;
