@@ -61,6 +61,12 @@ LOCKABLE_MAX_UIDS_PER_USER        20               uids one owner may hold or wa
 LOCKABLE_CLOSE_ON_LOGOUT          True             on ``user_logged_out``, close the
                                                    live-editing sockets of that session, on
                                                    every server
+LOCKABLE_PRESENCE_MAX             20               the most presence entries a live-editing
+                                                   status lists (``presence_count`` counts
+                                                   them all)
+LOCKABLE_IDLE                     120 (seconds)    no input for this long and a live-editing
+                                                   client reports itself idle (told to the
+                                                   client in every status, ``idle_after``)
 ================================  ===============  ==========================================
 """
 from datetime import timedelta
@@ -88,6 +94,8 @@ DEFAULTS = {
     "MAX_MESSAGES_PER_SECOND": 5,
     "MAX_UIDS_PER_USER": 20,
     "CLOSE_ON_LOGOUT": True,
+    "PRESENCE_MAX": 20,
+    "IDLE": timedelta(seconds=120),
 }
 
 
@@ -226,6 +234,18 @@ class LockableSettings:
     def CLOSE_ON_LOGOUT(self) -> bool:
         """Whether a logout closes that session's live-editing sockets."""
         return bool(self._raw("CLOSE_ON_LOGOUT"))
+
+    @property
+    def PRESENCE_MAX(self) -> int:
+        """The most presence entries a live-editing status lists."""
+        value = self._limit("PRESENCE_MAX", optional=False)
+        assert value is not None
+        return int(value)
+
+    @property
+    def IDLE(self) -> timedelta:
+        """No input for this long, and a live-editing client reports itself idle."""
+        return self._duration("IDLE")
 
     @property
     def LISTEN_NODES(self) -> Tuple[Dict[str, Any], ...]:

@@ -61,15 +61,18 @@ _PEEK_SQL = "SELECT * FROM lockable.active_locks AS a WHERE a.uid = %s"
 _PEEK_MANY_SQL = "SELECT * FROM lockable.active_locks AS a WHERE a.uid = ANY (%s)"
 # How many uids besides one an owner holds a live lock on, or a live place
 # in the line of (lockable 1.2; the first without the line).
+# The owner's tabs (``<owner>#<tab>``) count as the owner.
 _UIDS_HELD_SQL = (
     "SELECT pg_catalog.count(*)::integer AS held FROM ("
-    "  SELECT a.uid FROM lockable.active_locks AS a WHERE a.owner = %s"
-    "  UNION SELECT q.uid FROM lockable.lock_queue AS q WHERE q.owner = %s) AS h"
+    "  SELECT a.uid FROM lockable.active_locks AS a"
+    "   WHERE a.owner = %s OR pg_catalog.starts_with(a.owner, %s)"
+    "  UNION SELECT q.uid FROM lockable.lock_queue AS q"
+    "   WHERE q.owner = %s OR pg_catalog.starts_with(q.owner, %s)) AS h"
     " WHERE h.uid <> %s"
 )
 _UIDS_HELD_WITHOUT_LINE_SQL = (
     "SELECT pg_catalog.count(*)::integer AS held FROM lockable.active_locks AS a"
-    " WHERE a.owner = %s AND a.uid <> %s"
+    " WHERE (a.owner = %s OR pg_catalog.starts_with(a.owner, %s)) AND a.uid <> %s"
 )
 _CAN_BREAK_SQL = (
     "SELECT pg_catalog.has_function_privilege('lockable.lock_break(text)', 'EXECUTE')"
@@ -85,6 +88,39 @@ _SETTINGS_WRITE_SQL = (
 
 _DEFAULT_OWNER = re.compile(r"user:(?P<pk>.+)", re.DOTALL)
 
+TAB_SEPARATOR = "#"
+"""What joins an owner and a tab id in a tab's owner: ``user:7#<tab>``."""
+MAX_TAB_LENGTH = 64
+"""The longest tab id, in characters."""
+_TAB = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_TAB_LENGTH)
+_TAB_SUFFIX = re.compile(r"#[A-Za-z0-9_-]{1,%d}\Z" % MAX_TAB_LENGTH)
+
+
+def valid_tab(tab: Any) -> bool:
+    """True for a tab id: 1 to 64 ASCII letters, digits, ``-`` or ``_``
+    (``crypto.randomUUID()`` makes one)."""
+    return isinstance(tab, str) and _TAB.fullmatch(tab) is not None
+
+
+def tab_owner(owner: str, tab: str) -> str:
+    """The owner of one browser tab of ``owner``: ``<owner>#<tab>``.
+
+    Raises ``ValueError`` for a tab that is not ``valid_tab``, or when the
+    result would be over 512 bytes.
+    """
+    if not valid_tab(tab):
+        raise ValueError(f"a tab id is 1 to {MAX_TAB_LENGTH} ASCII letters, digits, '-' or '_'")
+    found = f"{owner}{TAB_SEPARATOR}{tab}"
+    if len(found.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"the owner with its tab would be over {MAX_NAME_BYTES} bytes")
+    return found
+
+
+def base_owner(owner: str) -> str:
+    """The owner without a tab suffix (``user:7#<tab>`` is ``user:7``); an
+    owner without one is returned as it is."""
+    return _TAB_SUFFIX.sub("", owner)
+
 
 def model_uid_prefix(app_label: str, model_name: str) -> str:
     """Return the uid prefix of a model's rows: ``"<app_label>.<model_name>:"``.
@@ -97,7 +133,9 @@ def model_uid_prefix(app_label: str, model_name: str) -> str:
 
 
 def parse_user_id(owner: Optional[str]) -> Any:
-    """Return the user pk in an owner of the default form ``user:<pk>``.
+    """Return the user pk in an owner of the default form ``user:<pk>``,
+    or of a tab of it, ``user:<pk>#<tab>`` (see ``tab_owner``: the suffix is
+    taken off first).
 
     The pk is converted by the user model's primary key field (an int for
     the default ``AutoField``; before Django is set up, decimal digits are
@@ -106,7 +144,7 @@ def parse_user_id(owner: Optional[str]) -> Any:
     """
     if owner is None:
         return None
-    match = _DEFAULT_OWNER.fullmatch(owner)
+    match = _DEFAULT_OWNER.fullmatch(base_owner(owner))
     if match is None:
         return None
     from django.contrib.auth import get_user_model
@@ -354,12 +392,15 @@ def peek_many(uids: Iterable[str], using: Using = "default") -> Dict[str, LockSt
 
 
 def uids_held_besides(owner: str, uid: str, using: Using = "default") -> int:
-    """How many uids other than uid owner holds a live lock on or waits for
-    (a live place in their line); for ``LOCKABLE_MAX_UIDS_PER_USER``."""
+    """How many uids other than uid owner, or one of its tabs
+    (``<owner>#<tab>``), holds a live lock on or waits for (a live place in
+    their line); for ``LOCKABLE_MAX_UIDS_PER_USER``."""
+    owner = base_owner(owner)
+    tabs = owner + TAB_SEPARATOR
     if _db.features(using).queue:
-        sql, params = _UIDS_HELD_SQL, [owner, owner, uid]
+        sql, params = _UIDS_HELD_SQL, [owner, tabs, owner, tabs, uid]
     else:
-        sql, params = _UIDS_HELD_WITHOUT_LINE_SQL, [owner, uid]
+        sql, params = _UIDS_HELD_WITHOUT_LINE_SQL, [owner, tabs, uid]
     return _db.call_value(using, sql, params, lockable_settings.LOCK_TIMEOUT)
 
 
@@ -413,7 +454,8 @@ def _token(token: Any) -> str:
 
 
 @contextmanager
-def writing_as(user: Any, token: Optional[int] = None, using: Optional[str] = None) -> Iterator[str]:
+def writing_as(user: Any, token: Optional[int] = None, using: Optional[str] = None,
+               owner: Optional[str] = None) -> Iterator[str]:
     """Write as user's lock owner (and with a fencing token) inside an atomic block.
 
     Opens ``transaction.atomic(using)`` and sets ``lockable.owner`` (and
@@ -423,13 +465,22 @@ def writing_as(user: Any, token: Optional[int] = None, using: Optional[str] = No
     ``user`` None writes as nobody.  On leaving the block the previous
     values are put back, so nothing outlives it, even inside a longer
     transaction (``ATOMIC_REQUESTS``); an error rolls them back with the
-    block.  Yields the owner ("" for None).
+    block.  ``owner`` writes as that owner rather than ``owner_for(user)``:
+    one of the user's own, such as a browser tab's (``tab_owner``); the
+    caller vouches for it.  Yields the owner ("" for None).
 
-    Raises what ``owner_for`` raises, and ``TypeError`` for a token that is
-    not an int.
+    Raises what ``owner_for`` raises, ``TypeError`` for a token that is
+    not an int, and ``ValueError`` for an owner that is not a string of 1
+    to 512 bytes.
     """
     using = using or lockable_settings.DATABASE
-    owner = "" if user is None else owner_for(user)
+    if owner is not None:
+        if not isinstance(owner, str) or not owner or len(owner.encode()) > MAX_NAME_BYTES:
+            raise ValueError(f"an owner is a string of 1 to {MAX_NAME_BYTES} bytes, not {owner!r}")
+    elif user is not None:
+        owner = owner_for(user)
+    else:
+        owner = ""
     token_text = _token(token)
     with transaction.atomic(using=using):
         with connections[using].cursor() as cur:

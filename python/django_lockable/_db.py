@@ -10,7 +10,8 @@ What the installed extension can do is detected once per Django connection
 that needs it for a connection of your own.  The waiting line (lockable
 1.2, issue 9) is judged by ``lockable.lock_status`` having ``waiters``, and
 moving locks (take over, hand over, asking, the history: lockable 1.4,
-issue 21) by ``lockable.lock_take_over`` existing, not by the version
+issue 21) by ``lockable.lock_take_over`` existing, and presence (lockable
+1.4, issue 22) by ``lockable.presence_touch`` existing, not by the version
 number.
 
 Every call of a lockable function or view is *bounded* (``call``): it runs
@@ -51,7 +52,9 @@ SELECT e.extversion,
                   AND a.attnum > 0
                   AND NOT a.attisdropped),
        pg_catalog.to_regprocedure(
-           'lockable.lock_take_over(text, text, interval, text, boolean)') IS NOT NULL
+           'lockable.lock_take_over(text, text, interval, text, boolean)') IS NOT NULL,
+       pg_catalog.to_regprocedure(
+           'lockable.presence_touch(text, text, interval, boolean)') IS NOT NULL
   FROM pg_catalog.pg_extension AS e
   LEFT JOIN pg_catalog.pg_type AS t
          ON t.oid = pg_catalog.to_regtype('lockable.lock_status')
@@ -86,6 +89,9 @@ class Features:
     """True when locks can be moved on purpose (lockable 1.4): there are
     ``lock_take_over``, ``lock_hand_over``, ``lock_request``,
     ``lock_decline`` and the view ``lock_history``."""
+    presence: bool = False
+    """True when the database keeps presence leases (lockable 1.4 with
+    ``presence_touch``, ``presence_leave`` and ``presence_of``)."""
 
 
 class LockTimeout(OperationalError):
@@ -187,7 +193,7 @@ def features(using: Using) -> Features:
             f"the lockable extension is not installed in {describe(using)}: a superuser runs "
             "CREATE EXTENSION lockable there (or a migration with CreateLockableExtension)"
         )
-    found = Features(version=row[0], queue=bool(row[1]), transfer=bool(row[2]))
+    found = Features(version=row[0], queue=bool(row[1]), transfer=bool(row[2]), presence=bool(row[3]))
     if wrapper is not None:
         setattr(wrapper, _CACHE_ATTRIBUTE, found)
     return found

@@ -642,6 +642,21 @@ def _displaced(uid: str, owner: str, using: str) -> Optional[policy.TakeOver]:
     return None if event is None else policy.describe_take_over(event)
 
 
+def _writer_of(uid: str, user: Any, token: Optional[int], using: str) -> Optional[str]:
+    """The owner a write of uid by user is made as, when it is not
+    ``owner_for(user)``: the live holder, if it is one of the user's tabs
+    (``user:7#<tab>``, live editing's owners) and, with a token, holds
+    exactly that grant.  None otherwise: the write is made as the user."""
+    holder = _core.peek(uid, using=using)
+    if holder is None or holder.owner is None or holder.owner == _core.owner_for(user):
+        return None
+    if _core.base_owner(holder.owner) != _core.owner_for(user):
+        return None
+    if token is not None and holder.token != token:
+        return None
+    return holder.owner
+
+
 class LockEnforcedMixin(_ViewBase):
     """For generic views and viewsets: every update and delete writes as the
     request's user (``writing_as``), so ``enforce_lock`` lets through the
@@ -650,7 +665,9 @@ class LockEnforcedMixin(_ViewBase):
 
     A client that sends its fencing token in the ``Lockable-Token`` header
     writes only under exactly that grant; a token that is not an integer is
-    400.  Anonymous requests write as nobody.
+    400.  Anonymous requests write as nobody.  A row whose lock one of the
+    user's browser tabs holds (live editing's ``user:7#<tab>`` owners) is
+    written as that tab (with a token: only under exactly that grant).
 
     When a take over ended the user's grant, the refusal of the next write
     says so: ``"reason": "taken_over"``, with who took over, when and why
@@ -682,8 +699,12 @@ class LockEnforcedMixin(_ViewBase):
 
         user = self.request.user if self.request.user.is_authenticated else None
         using = router.db_for_write(type(instance), instance=instance)
+        token = self.get_lock_token()
+        owner = None
+        if user is not None and isinstance(instance, LockableModel):
+            owner = _writer_of(instance.lock_uid, user, token, using)
         try:
-            with _core.writing_as(user, token=self.get_lock_token(), using=using):
+            with _core.writing_as(user, token=token, using=using, owner=owner):
                 yield
         except DatabaseError as exc:
             if _db.sqlstate(exc) == "55P03" and isinstance(instance, LockableModel):

@@ -49,10 +49,12 @@ Server messages: ``{"type": "status", "uid", "state", "owner", "user_id",
 """
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Awaitable, Callable, Dict, Optional, Set, Tuple
+from collections import OrderedDict, deque
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connections
@@ -65,9 +67,24 @@ logger = logging.getLogger(__name__)
 
 EDITING = "editing"
 WAITING = "waiting"
+VIEWING = "viewing"
 LOST = "lost"
-STATES = (EDITING, WAITING, LOST)
-ACTIONS = ("lock", "heartbeat", "unlock")
+STATES = (EDITING, WAITING, VIEWING, LOST)
+ACTIONS = ("lock", "view", "heartbeat", "unlock", "request", "hand_over", "decline", "take_over")
+
+# Why a session is ``lost`` (the status's ``reason``), or why it waits.
+RELEASED = "released"
+EXPIRED = "expired"
+TAKEN_OVER = "taken_over"
+HANDED_OVER = "handed_over"
+BROKEN = "broken"
+LOGGED_OUT = "logged_out"
+OTHER_TAB = "other_tab"
+REASONS = (RELEASED, EXPIRED, TAKEN_OVER, HANDED_OVER, BROKEN, LOGGED_OUT, OTHER_TAB)
+
+MAX_TEXT_CHARACTERS = 500
+"""The longest ``message`` of a request, or ``reason`` of a take over, a
+client may send (the database takes 1000 bytes, with the taker's name)."""
 
 # Close codes: 4xxx, the application's range of RFC 6455, which every ASGI
 # server sends (Daphne's autobahn refuses 1011 and 1013).  The same table is
@@ -120,6 +137,30 @@ _LINE_SQL = (
     "  FROM (SELECT %s::text AS uid) AS u"
     "  LEFT JOIN lockable.active_locks AS a ON a.uid = u.uid"
 )
+# The same, and the uid's live presence leases, oldest first (lockable 1.4).
+_LINE_PRESENCE_SQL = (
+    "SELECT a.owner, a.token, a.expires_at,"
+    "       (SELECT pg_catalog.array_agg(q.owner ORDER BY q.position)"
+    "          FROM lockable.lock_queue AS q WHERE q.uid = u.uid) AS line,"
+    "       p.owners AS present, p.idle AS present_idle, p.until AS present_until"
+    "  FROM (SELECT %s::text AS uid) AS u"
+    "  LEFT JOIN lockable.active_locks AS a ON a.uid = u.uid"
+    "  LEFT JOIN LATERAL (SELECT pg_catalog.array_agg(l.owner ORDER BY l.since, l.owner) AS owners,"
+    "                            pg_catalog.array_agg(l.idle ORDER BY l.since, l.owner) AS idle,"
+    "                            pg_catalog.min(l.expires_at) AS until"
+    "                       FROM lockable.presence_of(u.uid) AS l) AS p ON true"
+)
+# A client's own acquire (or renewal) and its presence lease, in one statement.
+_ACQUIRE_TOUCH_SQL = (
+    "SELECT s.*, lockable.presence_touch(%s, %s, %s, %s) AS presence_changed"
+    "  FROM lockable.lock_acquire(uid => %s, owner => %s, ttl => %s, wait => %s, queue => %s) AS s"
+)
+_TOUCH_SQL = "SELECT lockable.presence_touch(uid => %s, owner => %s, ttl => %s, idle => %s)"
+_LEAVE_SQL = "SELECT lockable.presence_leave(uid => %s, owner => %s)"
+_RELEASE_LEAVE_SQL = (
+    "SELECT lockable.lock_release(uid => %s, owner => %s) AS released,"
+    "       lockable.presence_leave(uid => %s, owner => %s) AS left_presence"
+)
 
 
 # ---- messages ----
@@ -132,36 +173,80 @@ class BadMessage(ValueError):
 
 @dataclass(frozen=True)
 class Request:
-    """One client message: ``action`` is ``lock``, ``heartbeat`` or ``unlock``;
-    ``uid`` comes with ``lock``."""
+    """One client message: ``action`` is one of ``ACTIONS``; ``uid`` comes
+    with ``lock`` and ``view``, ``tab`` (optional) with them too; ``idle``
+    with any (optional, false); ``message`` with ``request``, ``reason``
+    with ``take_over`` (both optional); ``to`` with ``hand_over`` and
+    ``decline``."""
 
     action: str
     uid: Optional[str] = None
+    tab: Optional[str] = None
+    idle: bool = False
+    message: Optional[str] = None
+    reason: Optional[str] = None
+    to: Any = None
+
+
+def _text(content: Dict[str, Any], name: str, action: str) -> Optional[str]:
+    value = content.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT_CHARACTERS:
+        raise BadMessage(f"{action}'s \"{name}\" is a string of at most {MAX_TEXT_CHARACTERS} characters")
+    if "\x00" in value:
+        raise BadMessage(f"{action}'s \"{name}\" cannot contain NUL (0x00) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage(f"{action}'s \"{name}\" must be valid Unicode (no lone surrogates)") from None
+    return value
 
 
 def parse_request(content: Any) -> Request:
     """Return the request of a decoded JSON message.
 
     Raises ``BadMessage`` for anything but an object with a known
-    ``action``, and for a ``lock`` without a uid of 1 to 512 bytes.
+    ``action``; for a ``lock`` or ``view`` without a uid of 1 to 512 bytes,
+    or with a ``tab`` that is not 1 to 64 ASCII letters, digits, ``-`` or
+    ``_``; an ``idle`` that is not a boolean; a ``message`` or ``reason``
+    that is not a string of at most 500 characters; a ``hand_over`` or
+    ``decline`` without ``to`` (a user id: an integer or a string, or an
+    owner).
     """
     if not isinstance(content, dict):
         raise BadMessage("a message is a JSON object with an \"action\"")
     action = content.get("action")
     if action not in ACTIONS:
         raise BadMessage(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
-    if action != "lock":
-        return Request(action)
-    uid = content.get("uid")
-    if not isinstance(uid, str) or not uid or len(uid.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        raise BadMessage(f"lock needs a \"uid\": a string of 1 to {MAX_NAME_BYTES} bytes")
-    if "\x00" in uid:
-        raise BadMessage("a uid cannot contain NUL (0x00) characters")
-    try:
-        uid.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadMessage("a uid must be valid Unicode (no lone surrogates)") from None
-    return Request(action, uid)
+    idle = content.get("idle", False)
+    if not isinstance(idle, bool):
+        raise BadMessage("\"idle\" is true or false")
+    if action in ("lock", "view"):
+        uid = content.get("uid")
+        if not isinstance(uid, str) or not uid or len(uid.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise BadMessage(f"{action} needs a \"uid\": a string of 1 to {MAX_NAME_BYTES} bytes")
+        if "\x00" in uid:
+            raise BadMessage("a uid cannot contain NUL (0x00) characters")
+        try:
+            uid.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadMessage("a uid must be valid Unicode (no lone surrogates)") from None
+        tab = content.get("tab")
+        if tab is not None and not _core.valid_tab(tab):
+            raise BadMessage(f"a \"tab\" is 1 to {_core.MAX_TAB_LENGTH} ASCII letters, digits, '-' or '_'")
+        return Request(action, uid, tab=tab, idle=idle)
+    if action == "request":
+        return Request(action, idle=idle, message=_text(content, "message", action))
+    if action == "take_over":
+        return Request(action, idle=idle, reason=_text(content, "reason", action))
+    if action in ("hand_over", "decline"):
+        to = content.get("to")
+        if isinstance(to, bool) or not isinstance(to, (int, str)) or to == "" or (
+                isinstance(to, str) and len(to.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES):
+            raise BadMessage(f"{action} needs \"to\": the user id (or the owner) of someone in the line")
+        return Request(action, idle=idle, to=to)
+    return Request(action, idle=idle)
 
 
 def error_message(text: str) -> Dict[str, Any]:
@@ -175,14 +260,27 @@ def _iso(value: Optional[datetime]) -> Optional[str]:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+Person = Dict[str, Any]
+"""``{"user_id", "name"}``: who did something, as messages name them."""
+
+
 def status_message(uid: str, state: str, *, owner: Optional[str] = None, token: Optional[int] = None,
                    expires_at: Optional[datetime] = None, waiters: Optional[int] = None,
-                   position: Optional[int] = None) -> Dict[str, Any]:
+                   position: Optional[int] = None, reason: Optional[str] = None,
+                   by: Optional[Person] = None, presence: Sequence[Dict[str, Any]] = (),
+                   presence_count: int = 0) -> Dict[str, Any]:
     """The ``status`` message: ``owner``, ``user_id`` and ``expires_at`` describe
     the live holder (None when nobody holds the lock live); ``token`` is the
     client's own fencing token while it edits; ``position`` its place in line
-    while it waits (1 = next); ``waiters`` the line's length."""
+    while it waits (1 = next); ``waiters`` the line's length; ``reason`` why
+    it is ``lost`` (one of ``REASONS``), or ``other_tab`` while it waits for
+    its user's other tab; ``by`` who took it over or got it handed
+    (``taken_over``, ``handed_over``); ``presence`` who is there (see
+    ``presence_of_line``) and ``presence_count`` how many; ``idle_after``
+    the seconds without input after which a client reports itself idle
+    (``LOCKABLE_IDLE``)."""
     assert state in STATES
+    assert reason is None or reason in REASONS
     return {
         "type": "status",
         "uid": uid,
@@ -193,6 +291,11 @@ def status_message(uid: str, state: str, *, owner: Optional[str] = None, token: 
         "waiters": waiters,
         "expires_at": _iso(expires_at),
         "token": token,
+        "reason": reason,
+        "by": by,
+        "presence": list(presence),
+        "presence_count": presence_count,
+        "idle_after": lockable_settings.IDLE.total_seconds(),
     }
 
 
@@ -215,25 +318,166 @@ class Look:
 @dataclass(frozen=True)
 class Line:
     """What the database says about a uid, for everyone: the live holder
-    (None when nobody holds it live) and the owners of the live places, in
-    line order.  ``look_for(owner)`` is one owner's ``Look``."""
+    (None when nobody holds it live), the owners of the live places, in
+    line order, and the live presence leases, oldest first (``present``:
+    ``(owner, idle)``; ``present_until`` the earliest end of one).
+    ``look_for(owner)`` is one owner's ``Look``."""
 
     owner: Optional[str]
     token: Optional[int]
     expires_at: Optional[datetime]
     owners: Tuple[str, ...] = ()
+    present: Tuple[Tuple[str, bool], ...] = ()
+    present_until: Optional[datetime] = None
 
     def look_for(self, owner: str) -> Look:
         """The ``Look`` of owner: its position (1 = next), None without a place."""
         position = self.owners.index(owner) + 1 if owner in self.owners else None
         return Look(self.owner, self.token, self.expires_at, len(self.owners), position)
 
+    def people(self) -> List[Tuple[str, str, bool]]:
+        """Everyone there, as ``(owner, state, idle)``: the holder
+        (``editing``), the line in order (``waiting``), then the owners with
+        a presence lease only (``viewing``), oldest first.  The holder and
+        the waiters are listed with a lease or without one (a REST client's
+        lock); ``idle`` is their lease's, else false."""
+        idle = dict(self.present)
+        found: List[Tuple[str, str, bool]] = []
+        if self.owner is not None:
+            found.append((self.owner, EDITING, idle.get(self.owner, False)))
+        listed = {self.owner}
+        for owner in self.owners:
+            if owner not in listed:
+                found.append((owner, WAITING, idle.get(owner, False)))
+                listed.add(owner)
+        for owner, is_idle in self.present:
+            if owner not in listed:
+                found.append((owner, VIEWING, is_idle))
+                listed.add(owner)
+        return found
+
 
 def look_line(uid: str, using: _db.Using = "default") -> Line:
     """Read uid's live holder and line from ``lockable.active_locks`` and
-    ``lockable.lock_queue`` (one query, no writes)."""
+    ``lockable.lock_queue``, and its presence leases from
+    ``lockable.presence_of`` where the database keeps them (one query, no
+    writes)."""
+    if _db.features(using).presence:
+        row = _db.call_one(using, _LINE_PRESENCE_SQL, [uid], lockable_settings.LOCK_TIMEOUT)
+        present = tuple(zip(row["present"] or (), row["present_idle"] or ()))
+        return Line(row["owner"], row["token"], row["expires_at"], tuple(row["line"] or ()),
+                    present, row["present_until"])
     row = _db.call_one(using, _LINE_SQL, [uid], lockable_settings.LOCK_TIMEOUT)
     return Line(row["owner"], row["token"], row["expires_at"], tuple(row["line"] or ()))
+
+
+def look_and_name(uid: str, using: _db.Using = "default") -> Line:
+    """``look_line``, then the names of the people it shows that this
+    process does not know yet (``NAMES``); one thread, two queries at most."""
+    line = look_line(uid, using)
+    NAMES.fetch([owner for owner, _, _ in line.people()[:lockable_settings.PRESENCE_MAX]],
+                using if isinstance(using, str) else None)
+    return line
+
+
+# ---- names ----
+
+
+class Names:
+    """The display names of users, by owner, kept by this process: at most
+    ``size`` of them, each for ``keep`` seconds (a renamed user is shown by
+    the new name after that).  ``fetch`` reads the missing ones in one query
+    of the user model, bounded by ``LOCKABLE_LOCK_TIMEOUT``; ``person`` reads
+    the cache only (None for a name it has not fetched).  Thread-safe."""
+
+    def __init__(self, size: int = 10000, keep: float = 300.0, clock: Callable[[], float] = time.monotonic):
+        self.size = size
+        self.keep = keep
+        self.queries = 0
+        """How many queries it made (for tests and monitoring)."""
+        self._clock = clock
+        self._names: "OrderedDict[Any, Tuple[Optional[str], float]]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _cached(self, user_id: Any) -> Tuple[bool, Optional[str]]:
+        with self._lock:
+            found = self._names.get(user_id)
+            if found is None or found[1] < self._clock():
+                return False, None
+            return True, found[0]
+
+    def person(self, owner: Optional[str]) -> Optional[Person]:
+        """``{"user_id", "name"}`` of owner (``name`` None when not fetched,
+        or for an owner that names no user); None for None."""
+        if owner is None:
+            return None
+        user_id = _core.parse_user_id(owner)
+        if user_id is None:
+            return {"user_id": None, "name": None}
+        return {"user_id": user_id, "name": self._cached(user_id)[1]}
+
+    def fetch(self, owners: Sequence[Optional[str]], using: Optional[str] = None) -> None:
+        """Read the names of the owners' users that are not cached (one
+        query; users that do not exist are cached as None).  A failure is
+        logged, never raised: names are decoration."""
+        from django.contrib.auth import get_user_model
+        from django.db import router, transaction
+
+        from .policy import display_name
+
+        wanted = set()
+        for owner in owners:
+            user_id = _core.parse_user_id(owner) if owner is not None else None
+            if user_id is not None and not self._cached(user_id)[0]:
+                wanted.add(user_id)
+        if not wanted:
+            return
+        model = get_user_model()
+        alias = router.db_for_read(model) or using or "default"
+        found: Dict[Any, Optional[str]] = {user_id: None for user_id in wanted}
+        try:
+            with transaction.atomic(using=alias):
+                with connections[alias].cursor() as cur:
+                    cur.execute(_BOUND_SQL, [_db.lock_timeout_setting(lockable_settings.LOCK_TIMEOUT)])
+                for user in model._default_manager.using(alias).filter(pk__in=wanted):
+                    found[user.pk] = display_name(user)
+        except Exception:  # a name is not worth a session: log it, show none
+            logger.exception("could not read the names of users %r", sorted(map(str, wanted)))
+            return
+        finally:
+            self.queries += 1
+        until = self._clock() + self.keep
+        with self._lock:
+            for user_id, name in found.items():
+                self._names[user_id] = (name, until)
+                self._names.move_to_end(user_id)
+            while len(self._names) > self.size:
+                self._names.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every name (tests)."""
+        with self._lock:
+            self._names.clear()
+
+
+_BOUND_SQL = "SELECT pg_catalog.set_config('lock_timeout', %s, true)"
+
+NAMES = Names()
+"""The names this process knows."""
+
+
+def presence_of_line(line: Optional[Line], names: Names = NAMES) -> Tuple[List[Dict[str, Any]], int]:
+    """The ``presence`` of a status and its ``presence_count``: at most
+    ``LOCKABLE_PRESENCE_MAX`` entries ``{"user_id", "name", "state",
+    "idle"}`` of ``line.people()``, in its order."""
+    if line is None:
+        return [], 0
+    people = line.people()
+    shown = []
+    for owner, state, idle in people[:lockable_settings.PRESENCE_MAX]:
+        person = names.person(owner) or {"user_id": None, "name": None}
+        shown.append({**person, "state": state, "idle": idle})
+    return shown, len(people)
 
 
 def look(uid: str, owner: str, using: _db.Using = "default") -> Look:
@@ -257,18 +501,67 @@ def state_of(status: LockStatus, *, holding: bool) -> str:
     return LOST
 
 
-def message_of(uid: str, state: str, status: LockStatus) -> Dict[str, Any]:
-    """The status message for an acquire's result in ``state``."""
+def message_of(uid: str, state: str, status: LockStatus, **extra: Any) -> Dict[str, Any]:
+    """The status message for an acquire's result in ``state``; ``extra``:
+    ``reason``, ``by``, ``presence``, ``presence_count``."""
     return status_message(uid, state, owner=status.owner, token=status.token if state == EDITING else None,
                           expires_at=status.expires_at, waiters=status.waiters,
-                          position=status.position if state == WAITING else None)
+                          position=status.position if state == WAITING else None, **extra)
 
 
-def message_of_look(uid: str, state: str, seen: Look, token: Optional[int] = None) -> Dict[str, Any]:
-    """The status message for what a look saw, in ``state``."""
+def message_of_look(uid: str, state: str, seen: Look, token: Optional[int] = None, **extra: Any) -> Dict[str, Any]:
+    """The status message for what a look saw, in ``state``; ``extra`` as
+    for ``message_of``."""
     return status_message(uid, state, owner=seen.owner, token=token if state == EDITING else None,
                           expires_at=seen.expires_at, waiters=seen.waiters,
-                          position=seen.position if state == WAITING else None)
+                          position=seen.position if state == WAITING else None, **extra)
+
+
+def waiting_reason(owner: str, holder: Optional[str]) -> Optional[str]:
+    """``other_tab`` when the holder is another tab of owner's user (the
+    same owner but for the tab: ``user:7#a`` and ``user:7#b``), else None."""
+    if holder is None or holder == owner:
+        return None
+    return OTHER_TAB if _core.base_owner(holder) == _core.base_owner(owner) else None
+
+
+LOSS_EVENTS = frozenset({"taken_over", "handed_over", "broken", "expired", "released", "left"})
+"""The events a hub keeps to say why a session lost its lock or place."""
+
+
+def loss_reason(owner: str, token: Optional[int], seen: Look, events: Sequence[Any],
+                lease_over: bool) -> Tuple[str, Optional[str]]:
+    """Why owner (holding ``token``, if it edited) lost its lock or place,
+    and who got it (an owner, for ``taken_over`` and ``handed_over``):
+    ``(reason, by)``.
+
+    ``events`` are the uid's latest ``LockEvent``s, oldest first.  Events
+    are hints: a take over or a hand over counts only when the holder it
+    names (and its token) is the live holder the look saw; one by another
+    tab of owner's user is ``other_tab``.  Without an event that explains
+    it: ``expired`` when the client's lease was over (``lease_over``),
+    else ``broken``.
+    """
+    for event in reversed(events):
+        if event.event in ("taken_over", "handed_over") and event.previous_owner == owner:
+            if event.owner != seen.owner or (event.token is not None and seen.token is not None
+                                             and event.token != seen.token):
+                continue
+            if (token is not None and event.previous_token is not None
+                    and event.previous_token != token):
+                continue
+            if waiting_reason(owner, event.owner) == OTHER_TAB:
+                return OTHER_TAB, None
+            return (TAKEN_OVER if event.event == "taken_over" else HANDED_OVER), event.owner
+        if event.owner != owner:
+            continue
+        if event.event == "broken" and (token is None or event.token in (None, token)):
+            return BROKEN, None
+        if event.event == "expired":
+            return EXPIRED, None
+        if event.event in ("released", "left"):
+            return RELEASED, None
+    return (EXPIRED if lease_over else BROKEN), None
 
 
 # What a session does after a look.
@@ -283,6 +576,8 @@ def decide(state: str, token: Optional[int], owner: str, seen: Look, remaining: 
     """What a session in ``state`` (holding ``token``, if editing) does after
     a look at the database; ``remaining`` is what is left of its client's
     deadline.  See the module's rules."""
+    if state == VIEWING:
+        return KEEP
     if seen.owner == owner:
         if state == EDITING and seen.token == token:
             return KEEP
@@ -303,10 +598,17 @@ def next_check(state: Optional[str], *, deadline: float, expires_at: Optional[da
     """Seconds until a session should look again on its own, or None.
 
     A holder looks at its own lease's end; a waiter at the earlier of the
-    holder's expiry and its own deadline (its place lapsing).  ``deadline``
+    holder's expiry and its own deadline (its place lapsing); a viewer at
+    the holder's expiry.  ``deadline``
     and ``now`` are monotonic seconds, ``expires_at`` and ``wall_now``
     datetimes of the database's and this server's clocks.
     """
+    if state == VIEWING:
+        # A viewer's own lease is its client's affair; it looks again when
+        # the holder's lease ends, to show who edits then.
+        if expires_at is None:
+            return None
+        return max((expires_at - wall_now).total_seconds() + CHECK_MARGIN, CHECK_MIN_DELAY)
     if state not in (EDITING, WAITING):
         return None
     delay = deadline - now
@@ -494,16 +796,16 @@ class Registry:
         return len(self.owners.get(owner, ()))
 
     def add(self, session: "LockSession") -> None:
-        """Count session among its owner's."""
-        self.owners.setdefault(session.owner, set()).add(session)
+        """Count session among its user's (``user_owner``)."""
+        self.owners.setdefault(session.user_owner, set()).add(session)
 
     def discard(self, session: "LockSession") -> None:
         """Stop counting session (harmless if it was not counted)."""
-        sessions = self.owners.get(session.owner)
+        sessions = self.owners.get(session.user_owner)
         if sessions is not None:
             sessions.discard(session)
             if not sessions:
-                del self.owners[session.owner]
+                del self.owners[session.user_owner]
 
     def hub(self, uid: str, using: str) -> "UidHub":
         """The hub of uid (made on first use)."""
@@ -516,6 +818,7 @@ class Registry:
         """Forget hub once no session uses it."""
         if not hub.sessions and self.hubs.get(hub.uid) is hub:
             del self.hubs[hub.uid]
+            hub.close()
 
 
 def registry_of(bridge: Any) -> Registry:
@@ -561,6 +864,14 @@ class UidHub:
         self.sessions: Set[LockSession] = set()
         self.looks = 0
         """How many looks the hub made (for tests and monitoring)."""
+        self.line: Optional[Line] = None
+        """What the last look saw (presence included), or None before one."""
+        self.events: Deque[Any] = deque(maxlen=32)
+        """The uid's latest events that end a grant or a place (``LOSS_EVENTS``)."""
+        self._notes: List[Any] = []
+        """``requested`` and ``declined`` events, for the next look to check."""
+        self._last_event: Any = None
+        self._presence_timer: Optional[asyncio.TimerHandle] = None
         self._gate = asyncio.Lock()
         self._wanting: Dict[LockSession, None] = {}
         self._task: Optional[asyncio.Task[None]] = None
@@ -584,6 +895,82 @@ class UidHub:
             return await in_thread(self.using, fn, *args)
         finally:
             self._gate.release()
+
+    def event(self, event: Any) -> None:
+        """An event of the bridge, which each session of the uid hands on:
+        kept once (the bridge gives one event to all of them in a row).
+        A ``saved`` is told to the sessions at once; a ``requested`` or
+        ``declined`` waits for the next look, which checks it."""
+        if event is self._last_event:
+            return
+        self._last_event = event
+        if event.event in LOSS_EVENTS:
+            self.events.append(event)
+        elif event.event in ("requested", "declined"):
+            self._notes.append(event)
+            del self._notes[:-32]
+        elif event.event == "saved":
+            asyncio.ensure_future(self._announce_saved(event))
+
+    async def _announce_saved(self, event: Any) -> None:
+        """Tell every session of the uid but the writer's (its owner) that
+        the record was saved, with the new version and who saved it."""
+        try:
+            await in_thread(self.using, NAMES.fetch, [event.owner], self.using)
+        except DatabaseUnavailable:
+            pass
+        message = {"type": "saved", "version": event.version, "by": NAMES.person(event.owner)}
+        for session in list(self.sessions):
+            if session.active and session.owner != event.owner:
+                await session.notify(message)
+
+    def presence(self) -> Tuple[List[Dict[str, Any]], int]:
+        """``presence_of_line`` of the last look."""
+        return presence_of_line(self.line)
+
+    def _deliver_notes(self, line: Line) -> List[Tuple["LockSession", Dict[str, Any]]]:
+        """The ``request`` and ``declined`` messages the notes make, checked
+        against a look: a request reaches the holder it names if the asker
+        has a place in the line; a refusal reaches the asker if it still
+        waits and the one who said no holds the lock."""
+        notes, self._notes = self._notes, []
+        out: List[Tuple[LockSession, Dict[str, Any]]] = []
+        for note in notes:
+            if note.owner is None or note.holder is None or line.owner != note.holder:
+                continue
+            for session in self.sessions:
+                if not session.active:
+                    continue
+                if (note.event == "requested" and session.state == EDITING and session.owner == note.holder
+                        and note.owner in line.owners):
+                    out.append((session, {"type": "request", "from": NAMES.person(note.owner),
+                                          "message": note.message}))
+                elif note.event == "declined" and session.state == WAITING and session.owner == note.owner:
+                    out.append((session, {"type": "declined", "by": NAMES.person(note.holder)}))
+        return out
+
+    def _schedule_presence_look(self, line: Line) -> None:
+        """Look again when the first presence lease would lapse, so that the
+        sessions stop showing a client that went silent."""
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+            self._presence_timer = None
+        if line.present_until is None or not self.sessions:
+            return
+        delay = max((line.present_until - datetime.now(UTC)).total_seconds() + CHECK_MARGIN, CHECK_MIN_DELAY)
+        self._presence_timer = asyncio.get_running_loop().call_later(delay, self._presence_due)
+
+    def _presence_due(self) -> None:
+        self._presence_timer = None
+        for session in list(self.sessions):
+            if session.active:
+                self.want_look(session, due=True)
+
+    def close(self) -> None:
+        """No session uses the hub any more: stop its timer."""
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+            self._presence_timer = None
 
     def want_look(self, session: "LockSession", due: bool = False) -> "asyncio.Task[None]":
         """Count session in for the next look; return the task that makes it.
@@ -616,7 +1003,7 @@ class UidHub:
             generations = {session: session.generation for session in sessions}
             self._last_look = self._clock()
             try:
-                line = await self.run(look_line, self.uid, self.using)
+                line = await self.run(look_and_name, self.uid, self.using)
             except (DatabaseUnavailable, _core.LockTimeout) as exc:
                 await asyncio.gather(*(session.try_again_later(exc) for session in sessions))
                 continue
@@ -626,11 +1013,15 @@ class UidHub:
             finally:
                 self._last_look = self._clock()
             self.looks += 1
+            self.line = line
+            self._schedule_presence_look(line)
             # The head of the line first: its turn for the calls comes
             # first, so that when the lease ran out its own acquire is the
             # one that hands it the lock.
             sessions.sort(key=lambda session: line.look_for(session.owner).position or len(line.owners) + 1)
             wrote = await asyncio.gather(*(session.apply_line(line, generations[session]) for session in sessions))
+            for session, message in self._deliver_notes(line):
+                await session.notify(message)
             if any(wrote):
                 # A session changed the lock or the line: the hints that
                 # follow are the database's own news, looked at without a pause.
@@ -640,20 +1031,126 @@ class UidHub:
 # ---- the session ----
 
 
+# ---- a session's database calls (each run in a worker thread) ----
+
+
+def join(uid: str, owner: str, ttl: timedelta, queue: bool, idle: bool,
+         using: _db.Using = "default") -> Tuple[LockStatus, bool]:
+    """The client's own acquire (``queue``: or a place in line) for the
+    full ttl, and its presence lease renewed with ``idle``, in one
+    statement where the database keeps presence.  Returns the status and
+    whether the presence change is news (``presence_touch``'s result)."""
+    if not _db.features(using).presence:
+        return _core.acquire(uid, owner, ttl, None, queue, using), False
+    row = _db.call_one(using, _ACQUIRE_TOUCH_SQL, [uid, owner, ttl, idle, uid, owner, ttl, timedelta(0), queue],
+                       lockable_settings.LOCK_TIMEOUT)
+    changed = bool(row.pop("presence_changed"))
+    return LockStatus.from_row(row), changed
+
+
+def touch(uid: str, owner: str, ttl: timedelta, idle: bool, using: _db.Using = "default") -> bool:
+    """Renew owner's presence lease on uid for ttl (False, and nothing
+    done, where the database keeps no presence)."""
+    if not _db.features(using).presence:
+        return False
+    return bool(_db.call_value(using, _TOUCH_SQL, [uid, owner, ttl, idle], lockable_settings.LOCK_TIMEOUT))
+
+
+def view(uid: str, owner: str, ttl: timedelta, idle: bool, using: _db.Using = "default") -> Line:
+    """A viewer's ``touch``, then ``look_and_name``: what it sees."""
+    touch(uid, owner, ttl, idle, using)
+    return look_and_name(uid, using)
+
+
+def release_and_leave(uid: str, owner: str, release: bool, leave: bool, using: _db.Using = "default") -> None:
+    """Release owner's lock or place on uid (``release``) and remove its
+    presence lease (``leave``), in one statement where both are asked."""
+    presence = leave and _db.features(using).presence
+    if release and presence:
+        _db.call_one(using, _RELEASE_LEAVE_SQL, [uid, owner, uid, owner], lockable_settings.LOCK_TIMEOUT)
+    elif release:
+        _core.release(uid, owner, using)
+    elif presence:
+        _db.call_value(using, _LEAVE_SQL, [uid, owner], lockable_settings.LOCK_TIMEOUT)
+
+
+def waiter_named(line: Line, to: Any) -> Optional[str]:
+    """The owner in line that ``to`` names: that owner itself, or the first
+    in line order whose user id is ``to`` (an int or its text); None if
+    nobody waiting matches."""
+    if isinstance(to, str) and to in line.owners:
+        return to
+    for owner in line.owners:
+        user_id = _core.parse_user_id(owner)
+        if user_id is not None and (user_id == to or str(user_id) == str(to)):
+            return owner
+    return None
+
+
+def hand_over_to(uid: str, holder: str, to: Any, using: _db.Using = "default") -> Tuple[Optional[bool], Optional[str]]:
+    """Hand uid from holder to the waiter ``to`` names (``waiter_named``), with
+    the ttl its place asked for: ``(handed, owner)``; ``(None, None)`` when
+    ``to`` names nobody in the line."""
+    from . import _transfer
+
+    target = waiter_named(look_line(uid, using), to)
+    if target is None:
+        return None, None
+    return _transfer.hand_over(uid, holder, target, None, using), target
+
+
+def decline_to(uid: str, holder: str, to: Any, using: _db.Using = "default") -> Tuple[Optional[bool], Optional[str]]:
+    """Say no to the waiter ``to`` names: ``(declined, owner)``; ``(None,
+    None)`` when ``to`` names nobody in the line."""
+    from . import _transfer
+
+    target = waiter_named(look_line(uid, using), to)
+    if target is None:
+        return None, None
+    return _transfer.decline(uid, holder, target, using), target
+
+
+def take_over_as(request: SocketRequest, uid: str, owner: str, ttl: timedelta, reason: Optional[str], idle: bool,
+                 using: str) -> Tuple[LockStatus, Optional[str]]:
+    """Take uid for owner (the socket's, maybe a tab's): from another tab of
+    the same user by a hand over from it (no permission asked: the
+    database role needs only ``lockable_user``), else by
+    ``policy.take_over_for`` (the permission, and ``lockable_admin``).
+    Then the client's own ``join`` renews the grant (same token) and its
+    presence.  Returns the status and the owner displaced (None if none).
+
+    Raises ``policy.TakeOverDenied``, ``LockAdminRequired``,
+    ``TransferNotSupported`` and what the calls raise."""
+    from . import _transfer, policy
+
+    current = _core.peek(uid, using=using)
+    previous = None if current is None else current.owner
+    if not (previous is not None and previous != owner and policy.is_same_user(request.user, previous)
+            and _transfer.hand_over(uid, previous, owner, ttl, using)):
+        # Another user's lock (or nobody's, or it changed hands meanwhile):
+        # the policy judges the holder the take over really displaces.
+        previous = policy.take_over_for(request, uid, reason, ttl, using=using, owner=owner).previous_owner
+    status, _ = join(uid, owner, ttl, False, idle, using)
+    return status, previous
+
+
 class LockSession:
     """One websocket's lock session (see the module's rules).
 
-    ``owner`` is the user's lock owner (``owner_for``); ``send`` sends a
-    message to the client, ``close(code)`` closes its socket; ``bridge`` is
-    the process's ``NotificationBridge`` (None: ``get_bridge()``); ``login``
-    the ``login_key`` of the socket's login session, so that its logout
-    closes it.  The session watches its uid on the bridge while it edits or
-    waits.
+    ``owner`` is the user's lock owner (``owner_for``); a ``lock`` or
+    ``view`` with a ``tab`` makes the session's ``owner`` that tab's
+    (``_core.tab_owner``: ``user:7#<tab>``), while ``user_owner`` stays the
+    user's.  ``send`` sends a message to the client, ``close(code)`` closes
+    its socket; ``bridge`` is the process's ``NotificationBridge`` (None:
+    ``get_bridge()``); ``login`` the ``login_key`` of the socket's login
+    session, so that its logout closes it.  The session watches its uid on
+    the bridge while it edits, waits or views.
 
     Calls: ``handle(content)`` for each client message, ``end()`` when the
-    socket closed (releases the lock or leaves the line).  The bridge calls
-    ``lock_event``, ``resync`` and ``logged_out``; each only schedules work.
-    All of a session's database work runs one call at a time.
+    socket closed (releases the lock or leaves the line, and the presence).
+    The bridge calls ``lock_event``, ``resync`` and ``logged_out``; each
+    only schedules work.  All of a session's database work runs one call at
+    a time.
     """
 
     def __init__(self, owner: str, *, send: Send, close: Close, ttl: Optional[timedelta] = None,
@@ -663,6 +1160,9 @@ class LockSession:
         from .notifications import get_bridge
 
         self.owner = owner
+        """The owner the session locks and is present as: the user's, or a tab's."""
+        self.user_owner = owner
+        """The user's owner (``owner_for``), which the limits count by."""
         self.ttl = lockable_settings.TTL if ttl is None else ttl
         self.using = using or lockable_settings.DATABASE
         self.request = request
@@ -674,13 +1174,18 @@ class LockSession:
         self._clock = clock
         self.uid: Optional[str] = None
         self.state: Optional[str] = None
-        """None before the first ``lock``, then ``editing``, ``waiting`` or ``lost``."""
+        """None before the first ``lock`` or ``view``, then ``editing``,
+        ``waiting``, ``viewing`` or ``lost``."""
         self.token: Optional[int] = None
+        self.idle = False
+        """What the client said last: no input for ``LOCKABLE_IDLE``."""
         self.deadline = 0.0
         """Monotonic time at which the lease or place the client's last
         ``lock``/``heartbeat`` asked for ends (at the latest)."""
         self.expires_at: Optional[datetime] = None
         """The holder's expiry, as the database last said."""
+        self.asked: Optional[str] = None
+        """The holder this waiter asked (``request``) and has no answer from."""
         self.generation = 0
         """Counts the session's changes of state: a look made before the
         last one is looked at again, not believed."""
@@ -702,13 +1207,15 @@ class LockSession:
 
     @property
     def active(self) -> bool:
-        """True while the session edits or waits on an open socket."""
-        return not self.ended and self.state in (EDITING, WAITING)
+        """True while the session edits, waits or views on an open socket."""
+        return not self.ended and self.state in (EDITING, WAITING, VIEWING)
 
     # ---- client messages ----
 
     async def handle(self, content: Any) -> None:
         """Act on one decoded client message; reply with a status or an error."""
+        from ._transfer import TransferNotSupported
+
         try:
             request = parse_request(content)
         except BadMessage as exc:
@@ -726,17 +1233,31 @@ class LockSession:
             except QueueNotSupported:
                 await self._send(error_message("this server's lockable has no waiting line (lockable 1.2)"),
                                  reply=True)
+            except TransferNotSupported:
+                await self._send(error_message(
+                    "this server's lockable cannot move locks: asking, handing over and taking over need "
+                    "lockable 1.4"), reply=True)
             except DatabaseError as exc:
                 diag = _db.diagnostics(exc)
                 text = getattr(diag, "message_primary", None) or str(exc).strip()
                 logger.warning("lock session of %s on %r: %s", self.owner, self.uid, text)
                 await self._send(error_message(f"the database refused: {text}"), reply=True)
 
-    async def _lock(self, request: Request) -> None:
-        uid = request.uid
-        assert uid is not None
-        if self.uid is not None and uid != self.uid and self.state in (EDITING, WAITING):
-            raise BadMessage(f"this socket already edits or waits for {self.uid!r}: send unlock first")
+    def _owner_of_tab(self, tab: Optional[str]) -> str:
+        if tab is None:
+            return self.user_owner
+        try:
+            return _core.tab_owner(self.user_owner, tab)
+        except ValueError as exc:
+            raise BadMessage(str(exc)) from None
+
+    async def _may_use(self, uid: str, owner: str) -> None:
+        """The checks of ``lock`` and ``view``: one uid and one owner per
+        socket while it is there, and ``LOCKABLE_LOCK_PERMISSION``."""
+        if self.uid is not None and uid != self.uid and self.active:
+            raise BadMessage(f"this socket already edits, waits for or views {self.uid!r}: send unlock first")
+        if self.active and owner != self.owner:
+            raise BadMessage("this socket is there as another tab: send unlock first")
         if self.request is not None:
             try:
                 allowed = await in_thread(self.using, may_lock, self.request, uid)
@@ -747,18 +1268,53 @@ class LockSession:
                 allowed = False
             if not allowed:
                 raise BadMessage("you may not lock this resource")
-        refusal = await in_thread(self.using, _core.too_many_uids, self.owner, uid, self.using)
+
+    async def _lock(self, request: Request) -> None:
+        uid = request.uid
+        assert uid is not None
+        owner = self._owner_of_tab(request.tab)
+        await self._may_use(uid, owner)
+        refusal = await in_thread(self.using, _core.too_many_uids, owner, uid, self.using)
         if refusal is not None:
             raise BadMessage(refusal)
+        self.owner = owner
         if self.uid != uid:
             self._attach(uid)
         # Watch before acquiring: an event between the two is not missed.
         self.bridge.watch(uid, self)
+        self.idle = request.idle
         await self._acquire(queue=True, holding=False)
+
+    async def _view(self, request: Request) -> None:
+        uid = request.uid
+        assert uid is not None
+        owner = self._owner_of_tab(request.tab)
+        if self.uid == uid and self.state in (EDITING, WAITING):
+            raise BadMessage(f"this socket already edits or waits for {uid!r}: send unlock first, then view")
+        await self._may_use(uid, owner)
+        self.owner = owner
+        if self.uid != uid:
+            self._attach(uid)
+        self.bridge.watch(uid, self)
+        self.idle = request.idle
+        started = self._clock()
+        line = await self._run(view, uid, self.owner, self.ttl, self.idle, self.using)
+        self.deadline = started + self.ttl.total_seconds()
+        self._saw(line)
+        seen = line.look_for(self.owner)
+        self._set_state(VIEWING, None, seen.expires_at)
+        await self._send(message_of_look(uid, VIEWING, seen, **self._extra(VIEWING, seen.owner)), reply=True)
 
     async def _heartbeat(self, request: Request) -> None:
         if self.uid is None:
             raise BadMessage("this socket holds no lock and no place: send lock first")
+        self.idle = request.idle
+        if self.state == VIEWING:
+            started = self._clock()
+            await self._run(touch, self.uid, self.owner, self.ttl, self.idle, self.using)
+            self.deadline = started + self.ttl.total_seconds()
+            await self._send(self._status_now(), reply=True)
+            return
         if self.state not in (EDITING, WAITING):
             await self._send(self.last_message or status_message(self.uid, LOST), reply=True)
             return
@@ -768,21 +1324,150 @@ class LockSession:
     async def _unlock(self, request: Request) -> None:
         if self.uid is None:
             raise BadMessage("this socket holds no lock and no place: nothing to unlock")
-        if self.state in (EDITING, WAITING) and not self._shared_with_another_socket():
-            await self._run(_core.release, self.uid, self.owner, self.using)
+        if self.active:
+            await self._run(release_and_leave, self.uid, self.owner,
+                            self.state in (EDITING, WAITING) and not self._shared_with_another_socket(),
+                            not self._shared_with_another_socket(presence=True), self.using)
         self._set_state(LOST, None)
-        seen = await self._run(look, self.uid, self.owner, self.using)
-        await self._send(message_of_look(self.uid, LOST, seen), reply=True)
+        line = await self._look()
+        await self._send(message_of_look(self.uid, LOST, line.look_for(self.owner),
+                                         **{**self._extra(LOST), "reason": RELEASED}), reply=True)
+
+    async def _request(self, request: Request) -> None:
+        from . import _transfer
+
+        if self.uid is None or self.state != WAITING:
+            raise BadMessage("only a waiter asks for the lock: this socket does not wait for it")
+        holder = (self.last_message or {}).get("owner")
+        if self.asked is not None and self.asked == holder:
+            raise BadMessage("you have asked already: wait for the answer")
+        asked = await self._run(_transfer.request, self.uid, self.owner, request.message, self.using)
+        if not asked:
+            raise BadMessage("you have no place in this lock's line, or nobody holds it: there is nobody to ask")
+        self.asked = holder
+        await self._send(self._status_now(), reply=True)
+
+    async def _hand_over(self, request: Request) -> None:
+        if self.uid is None or self.state != EDITING:
+            raise BadMessage("only the holder hands the lock over: this socket does not edit")
+        handed, target = await self._run(hand_over_to, self.uid, self.owner, request.to, self.using)
+        if handed is None:
+            raise BadMessage("nobody of that id waits for this lock: one hands it over to someone in the line")
+        if not handed:
+            self._want_recheck()
+            raise BadMessage("you do not hold this lock: only its holder may hand it over")
+        await self._lose(HANDED_OVER, target, reply=True)
+
+    async def _decline(self, request: Request) -> None:
+        if self.uid is None or self.state != EDITING:
+            raise BadMessage("only the holder declines a request: this socket does not edit")
+        declined, _ = await self._run(decline_to, self.uid, self.owner, request.to, self.using)
+        if declined is None:
+            raise BadMessage("nobody of that id waits for this lock")
+        if not declined:
+            self._want_recheck()
+            raise BadMessage("you do not hold this lock: only its holder may decline")
+        await self._send(self._status_now(), reply=True)
+
+    async def _take_over(self, request: Request) -> None:
+        from . import policy
+        from ._transfer import LockAdminRequired
+
+        if self.uid is None:
+            raise BadMessage("this socket has no lock to take over: send lock or view first")
+        if self.state == EDITING:
+            raise BadMessage("this socket holds the lock already")
+        if self.request is None:
+            raise BadMessage("you may not take this lock over")
+        self.idle = request.idle
+        started = self._clock()
+        self.bridge.watch(self.uid, self)
+        try:
+            status, _ = await self._run(take_over_as, self.request, self.uid, self.owner, self.ttl, request.reason,
+                                        self.idle, self.using)
+        except policy.TakeOverDenied:
+            raise BadMessage("you may not take this lock over") from None
+        except LockAdminRequired as exc:
+            logger.error("live editing cannot take %r over: %s", self.uid, exc)
+            raise BadMessage("this server cannot take locks over: its database role lacks lockable_admin") from None
+        except ValueError as exc:
+            raise BadMessage(str(exc)) from None
+        finally:
+            if self.state not in (EDITING, WAITING, VIEWING):
+                self.bridge.unwatch(self.uid, self)
+        self.deadline = started + self.ttl.total_seconds()
+        state = state_of(status, holding=False)
+        self._set_state(state, status.token if state == EDITING else None, status.expires_at)
+        if state == LOST:
+            self.bridge.unwatch(self.uid, self)
+        await self._send(message_of(self.uid, state, status, **self._extra(state, status.owner)), reply=True)
 
     async def _acquire(self, *, queue: bool, holding: bool) -> None:
-        """The client's own acquire: the full ttl, from now."""
+        """The client's own acquire: the full ttl, from now, and its presence."""
         assert self.uid is not None
         started = self._clock()
-        status = await self._run(_core.acquire, self.uid, self.owner, self.ttl, None, queue, self.using)
+        old_token = self.token
+        status, _ = await self._run(join, self.uid, self.owner, self.ttl, queue, self.idle, self.using)
         self.deadline = started + self.ttl.total_seconds()
         state = state_of(status, holding=holding)
+        if state == LOST and holding:
+            # Handed on while the client edited: why, from the events heard.
+            seen = Look(status.owner, status.token, status.expires_at, status.waiters or 0, status.position)
+            reason, by = loss_reason(self.owner, old_token, seen, self._hub.events if self._hub else (),
+                                     lease_over=self._lease_over())
+            await self._run(release_and_leave, self.uid, self.owner, False,
+                            not self._shared_with_another_socket(presence=True), self.using)
+            self._set_state(LOST, None, status.expires_at)
+            await self._send(message_of(self.uid, LOST, status, **{**self._extra(LOST), "reason": reason,
+                                                                  "by": NAMES.person(by)}), reply=True)
+            return
         self._set_state(state, status.token if state == EDITING else None, status.expires_at)
-        await self._send(message_of(self.uid, state, status), reply=True)
+        if self._hub is not None and self._hub.line is None:
+            await self._look()  # the first session of the uid here: presence to report
+        await self._send(message_of(self.uid, state, status, **self._extra(state, status.owner)), reply=True)
+
+    def _lease_over(self) -> bool:
+        return self._clock() >= self.deadline or (
+            self.expires_at is not None and self.expires_at <= datetime.now(UTC) and self.state == EDITING)
+
+    async def _lose(self, reason: str, by: Optional[str], reply: bool = False) -> None:
+        """The session lost its lock or place (``reason``; ``by`` the owner it
+        went to): leave the presence and tell the client."""
+        assert self.uid is not None
+        if not self._shared_with_another_socket(presence=True):
+            await self._run(release_and_leave, self.uid, self.owner, False, True, self.using)
+        self._set_state(LOST, None)
+        line = await self._look()
+        if by is not None:
+            await in_thread(self.using, NAMES.fetch, [by], self.using)
+        await self._send(message_of_look(self.uid, LOST, line.look_for(self.owner), **{**self._extra(LOST),
+                                         "reason": reason, "by": NAMES.person(by)}), reply=reply)
+
+    def _extra(self, state: str, holder: Optional[str] = None) -> Dict[str, Any]:
+        """The fields of a status beyond the lock's: presence, and why it waits."""
+        presence, count = self._hub.presence() if self._hub is not None else ([], 0)
+        reason = waiting_reason(self.owner, holder) if state == WAITING else None
+        return {"presence": presence, "presence_count": count, "reason": reason, "by": None}
+
+    def _status_now(self) -> Dict[str, Any]:
+        """The client's last status, with the presence of the last look."""
+        assert self.uid is not None
+        base = dict(self.last_message or status_message(self.uid, self.state or LOST))
+        presence, count = self._hub.presence() if self._hub is not None else ([], 0)
+        base.update(presence=presence, presence_count=count)
+        return base
+
+    def _saw(self, line: Line) -> None:
+        if self._hub is not None:
+            self._hub.line = line
+
+    async def _look(self) -> Line:
+        """A look of the session's own (presence and names included), kept
+        as the hub's latest."""
+        assert self.uid is not None
+        line = await self._run(look_and_name, self.uid, self.using)
+        self._saw(line)
+        return line
 
     def _attach(self, uid: str) -> None:
         """Use uid's hub (leaving the hub, and the watch, of the uid before)."""
@@ -808,12 +1493,13 @@ class LockSession:
 
     async def end(self) -> None:
         """The socket closed (or the consumer failed): release the lock or
-        leave the line (unless the database was unreachable, or another socket
-        of this process edits or waits as the same owner), and stop watching.
-        Never raises for the database: what cannot be released runs out by
-        itself."""
+        leave the line, and the presence (unless the database was
+        unreachable, or another socket of this process edits, waits or views
+        as the same owner), and stop watching.  Never raises for the
+        database: what cannot be released runs out by itself."""
         if self.ended:
             return
+        was_there = self.state in (EDITING, WAITING, VIEWING)
         self.ended = True
         self._cancel_timer()
         self.registry.discard(self)
@@ -824,36 +1510,52 @@ class LockSession:
                 return
             self.bridge.unwatch(self.uid, self)
             try:
-                if (self.state in (EDITING, WAITING) and not self.unavailable
-                        and not self._shared_with_another_socket()):
-                    await self._run(_core.release, self.uid, self.owner, self.using)
+                if was_there and not self.unavailable:
+                    release = self.state in (EDITING, WAITING) and not self._shared_with_another_socket()
+                    leave = not self._shared_with_another_socket(presence=True)
+                    if release or leave:
+                        await self._run(release_and_leave, self.uid, self.owner, release, leave, self.using)
             except DatabaseError as exc:  # LockTimeout and DatabaseUnavailable included
                 logger.warning("could not release %r for %s (its lease runs out by itself): %s",
                                self.uid, self.owner, exc)
             finally:
                 self._detach()
 
-    def _shared_with_another_socket(self) -> bool:
-        # Two tabs of one user are one owner: the lock is theirs together.
+    def _shared_with_another_socket(self, presence: bool = False) -> bool:
+        # Two sockets of one owner (two tabs without tab ids, or a reload)
+        # share its lock, and its presence.
         assert self.uid is not None
-        return any(other is not self and other.uid == self.uid and other.active
-                   for other in self.registry.owners.get(self.owner, ()))
+        states = (EDITING, WAITING, VIEWING) if presence else (EDITING, WAITING)
+        return any(other is not self and other.uid == self.uid and other.owner == self.owner
+                   and not other.ended and other.state in states
+                   for other in self.registry.owners.get(self.user_owner, ()))
 
     # ---- the bridge and the timer ----
 
     def lock_event(self, event: Any) -> None:
-        """A hint from the bridge: look at the database soon."""
-        self._want_recheck()
+        """A hint from the bridge: look at the database soon (a ``saved`` is
+        told to the client without a look)."""
+        if self._hub is not None:
+            self._hub.event(event)
+        if getattr(event, "event", None) != "saved":
+            self._want_recheck()
 
     def resync(self) -> None:
         """Events may have been missed: look at the database soon."""
         self._want_recheck()
 
     def logged_out(self) -> None:
-        """The socket's login session logged out (on any server): close the
-        socket with 4401, and release."""
+        """The socket's login session logged out (on any server): tell the
+        client ``lost`` (``logged_out``), close the socket with 4401, and
+        release."""
         if not self.ended:
-            asyncio.ensure_future(self.close_and_end(CLOSE_UNAUTHENTICATED, "its session logged out"))
+            asyncio.ensure_future(self._logged_out())
+
+    async def _logged_out(self) -> None:
+        if self.uid is not None and self.active:
+            await self._send(dict(self._status_now(), state=LOST, token=None, position=None,
+                                  reason=LOGGED_OUT, by=None))
+        await self.close_and_end(CLOSE_UNAUTHENTICATED, "its session logged out")
 
     def _want_recheck(self, due: bool = False) -> None:
         if not self.active or self._hub is None:
@@ -885,24 +1587,30 @@ class LockSession:
 
     async def _act_on(self, seen: Look) -> bool:
         """Act on what a look saw; True if that took a write."""
-        assert self.uid is not None and self.state in (EDITING, WAITING)
+        assert self.uid is not None and self.state in (EDITING, WAITING, VIEWING)
+        if self.asked is not None and seen.owner != self.asked:
+            self.asked = None  # another holder never saw the request
         remaining = timedelta(seconds=self.deadline - self._clock())
         action = decide(self.state, self.token, self.owner, seen, remaining)
         if action in (CONFIRM, HAND_ON):
             await self._confirm(remaining)
             return True
         if action == GIVE_BACK:
-            await self._run(_core.release, self.uid, self.owner, self.using)
+            await self._run(release_and_leave, self.uid, self.owner, True,
+                            not self._shared_with_another_socket(presence=True), self.using)
             self._set_state(LOST, None)
-            seen = await self._run(look, self.uid, self.owner, self.using)
-            await self._send(message_of_look(self.uid, LOST, seen))
+            line = await self._look()
+            await self._send(message_of_look(self.uid, LOST, line.look_for(self.owner), **{**self._extra(LOST),
+                                             "reason": EXPIRED}))
             return True
         if action == LOSE:
-            self._set_state(LOST, None)
-            await self._send(message_of_look(self.uid, LOST, seen))
-        else:
-            self._set_state(self.state, self.token, seen.expires_at)
-            await self._send(message_of_look(self.uid, self.state, seen, self.token))
+            assert self._hub is not None
+            reason, by = loss_reason(self.owner, self.token, seen, self._hub.events, self._lease_over())
+            await self._lose(reason, by)
+            return True
+        self._set_state(self.state, self.token, seen.expires_at)
+        await self._send(message_of_look(self.uid, self.state, seen, self.token,
+                                         **self._extra(self.state, seen.owner)))
         return False
 
     async def _confirm(self, remaining: timedelta) -> None:
@@ -912,8 +1620,13 @@ class LockSession:
         holding = self.state == EDITING
         status = await self._run(_core.acquire, self.uid, self.owner, remaining, None, not holding, self.using)
         state = state_of(status, holding=holding)
+        if state != WAITING:
+            self.asked = None
         self._set_state(state, status.token if state == EDITING else None, status.expires_at)
-        await self._send(message_of(self.uid, state, status))
+        extra = self._extra(state, status.owner)
+        if state == LOST:
+            extra.update(reason=EXPIRED)
+        await self._send(message_of(self.uid, state, status, **extra))
 
     def _set_state(self, state: str, token: Optional[int], expires_at: Optional[datetime] = None) -> None:
         self.state = state
@@ -922,6 +1635,7 @@ class LockSession:
         self.generation += 1
         self._cancel_timer()
         if state == LOST and self.uid is not None:
+            self.asked = None
             self.bridge.unwatch(self.uid, self)
             return
         delay = next_check(state, deadline=self.deadline, expires_at=expires_at, now=self._clock(),
@@ -935,6 +1649,13 @@ class LockSession:
             self._timer = None
 
     # ---- talking to the client ----
+
+    async def notify(self, message: Dict[str, Any]) -> None:
+        """Send a message that is not a status (``request``, ``declined``,
+        ``saved``); a ``declined`` ends the waiter's pending request."""
+        if message.get("type") == "declined":
+            self.asked = None
+        await self._send(message)
 
     async def _send(self, message: Dict[str, Any], reply: bool = False) -> None:
         """Send a message; a status the client already has is not sent again,

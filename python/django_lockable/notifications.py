@@ -4,8 +4,10 @@ live-editing sessions of this server process.
 Terms:
 
 - *event*: one notification on channel ``lockable`` (``acquired``,
-  ``released``, ``broken``, ``expired``, ``queued``, ``left``; see the
-  extension's README, "Notification payload"), parsed into a ``LockEvent``.
+  ``released``, ``broken``, ``expired``, ``queued``, ``left``; from 1.4
+  ``taken_over``, ``handed_over``, ``requested``, ``declined``, ``saved``
+  and ``presence``; see the extension's README, "Notification payload"),
+  parsed into a ``LockEvent``.
 - *watcher*: anything that wants the events of a uid; in practice one
   ``django_lockable.live.LockSession`` per open websocket.  A watcher has two
   non-blocking methods: ``lock_event(event)`` and ``resync()``.
@@ -56,7 +58,8 @@ from .live import LOGOUT_CHANNEL
 logger = logging.getLogger(__name__)
 
 CHANNEL = "lockable"
-EVENTS = frozenset({"acquired", "released", "broken", "expired", "queued", "left"})
+EVENTS = frozenset({"acquired", "released", "broken", "expired", "queued", "left",
+                    "taken_over", "handed_over", "requested", "declined", "saved", "presence"})
 
 BACKOFF_MIN = 0.1
 """Seconds before the first reconnection attempt."""
@@ -115,6 +118,15 @@ class LockEvent:
     token: Optional[int] = None
     position: Optional[int] = None
     waiters: Optional[int] = None
+    previous_owner: Optional[str] = None
+    """``taken_over``, ``handed_over``: the owner of the grant that ended."""
+    previous_token: Optional[int] = None
+    holder: Optional[str] = None
+    """``requested``, ``declined``: the holder asked, or who said no."""
+    message: Optional[str] = None
+    """``requested``: the asker's message."""
+    version: Optional[int] = None
+    """``saved``: the row's new version."""
 
 
 def parse_event(payload: str) -> Optional[LockEvent]:
@@ -134,9 +146,20 @@ def parse_event(payload: str) -> Optional[LockEvent]:
         value = data.get(name)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-    owner = data.get("owner")
-    return LockEvent(event=data["event"], uid=data["uid"], owner=owner if isinstance(owner, str) else None,
-                     token=number("token"), position=number("position"), waiters=number("waiters"))
+    def text(value: Any) -> Optional[str]:
+        return value if isinstance(value, str) else None
+
+    previous = data.get("previous")
+    if not isinstance(previous, dict):
+        previous = {}
+    previous_token = previous.get("token")
+    return LockEvent(event=data["event"], uid=data["uid"], owner=text(data.get("owner")),
+                     token=number("token"), position=number("position"), waiters=number("waiters"),
+                     previous_owner=text(previous.get("owner")),
+                     previous_token=previous_token if isinstance(previous_token, int)
+                     and not isinstance(previous_token, bool) else None,
+                     holder=text(data.get("holder")), message=text(data.get("message")),
+                     version=number("version"))
 
 
 class Watcher(Protocol):

@@ -80,11 +80,13 @@ def display_name(user: Any) -> str:
 
 def is_same_user(user: Any, holder: Optional[str]) -> bool:
     """Return True if ``holder`` (an owner) is user's, from another tab or
-    session: it is ``owner_for(user)``, or of the form ``user:<pk>`` with
-    user's pk.  False for None and for an anonymous user."""
+    session: it is ``owner_for(user)`` or a tab of it (``<owner>#<tab>``,
+    see ``_core.tab_owner``), or of the form ``user:<pk>`` (or
+    ``user:<pk>#<tab>``) with user's pk.  False for None and for an
+    anonymous user."""
     if holder is None or user is None or not getattr(user, "is_authenticated", False):
         return False
-    if holder == _core.owner_for(user):
+    if _core.base_owner(holder) == _core.owner_for(user):
         return True
     user_id = _core.parse_user_id(holder)
     return user_id is not None and user_id == user.pk
@@ -180,7 +182,8 @@ def describe_take_over(event: HistoryEvent) -> TakeOver:
 
 
 def take_over_for(request: Any, uid: str, reason: Optional[str] = None, ttl: Optional[Seconds] = None,
-                  requeue: bool = False, using: Optional[str] = None) -> TakeOverStatus:
+                  requeue: bool = False, using: Optional[str] = None,
+                  owner: Optional[str] = None) -> TakeOverStatus:
     """Take uid over for the request's user, if ``may_take_over`` allows it.
 
     In one transaction of ``using`` (None: ``LOCKABLE_DATABASE``): the live
@@ -188,7 +191,9 @@ def take_over_for(request: Any, uid: str, reason: Optional[str] = None, ttl: Opt
     ``LOCKABLE_TTL``) and the reason ``take_over_reason(user, reason)``, and,
     should the holder have changed in between, the one really displaced
     judged again (a refusal then undoes the take over).  ``requeue`` puts the
-    displaced holder first in line.
+    displaced holder first in line.  ``owner`` takes over as that owner
+    rather than ``owner_for(user)``: one of the user's own (a browser tab's,
+    ``_core.tab_owner``); ``ValueError`` for any other.
 
     Raises ``TakeOverDenied`` when refused, ``ValueError`` for a reason too
     long with the taker's name, what ``owner_for`` raises (an anonymous
@@ -197,7 +202,10 @@ def take_over_for(request: Any, uid: str, reason: Optional[str] = None, ttl: Opt
     ``TransferNotSupported`` before lockable 1.4, ``DataError``.
     """
     user = request.user
-    owner = _core.owner_for(user)
+    if owner is None:
+        owner = _core.owner_for(user)
+    elif _core.base_owner(owner) != _core.owner_for(user):
+        raise ValueError(f"{owner!r} is not an owner of this user")
     text = take_over_reason(user, reason)
     using = using or lockable_settings.DATABASE
     lease = lockable_settings.TTL if ttl is None else ttl

@@ -120,7 +120,9 @@ def test_lock_grants_the_free_lock(users, document):
         assert message == {
             "type": "status", "uid": document.lock_uid, "state": "editing", "owner": owner_for(alice),
             "user_id": alice.pk, "position": None, "waiters": 0, "expires_at": message["expires_at"],
-            "token": message["token"]}
+            "token": message["token"], "reason": None, "by": None,
+            "presence": [{"user_id": alice.pk, "name": "alice", "state": "editing", "idle": False}],
+            "presence_count": 1, "idle_after": 120.0}
         assert isinstance(message["token"], int)
         assert datetime.fromisoformat(message["expires_at"].replace("Z", "+00:00")) > datetime.now(UTC)
         await client.disconnect()

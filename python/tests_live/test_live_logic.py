@@ -70,7 +70,8 @@ def test_bad_requests_say_what_is_wrong(content, message):
 def test_status_message_has_every_field_of_the_contract():
     message = status_message("doc:1", WAITING, owner="user:7", expires_at=T0, waiters=2, position=1)
     assert message == {"type": "status", "uid": "doc:1", "state": "waiting", "owner": "user:7", "user_id": 7,
-                       "position": 1, "waiters": 2, "expires_at": "2026-11-22T10:00:00.000Z", "token": None}
+                       "position": 1, "waiters": 2, "expires_at": "2026-11-22T10:00:00.000Z", "token": None,
+                       "reason": None, "by": None, "presence": [], "presence_count": 0, "idle_after": 120.0}
 
 
 def test_a_granted_acquire_is_editing_with_the_token():
