@@ -6,7 +6,8 @@
 # python/README.md's "Deployment" says: lockable preloaded, with its
 # background sweeper on (lockable.sweep_interval = '1min', for the rows of
 # locks that ended over an hour ago); a database owned by an ordinary role
-# that is granted lockable_user, migrated, with users alice, bob and carol
+# that is granted lockable_admin (carol may take documents over), migrated,
+# with users alice, bob and carol
 # (password "lockable") and a few documents; Daphne serves the site on
 # 127.0.0.1:8000 (DEMO_WEB_PORT to change it), and pages of
 # http://localhost:8000 and http://127.0.0.1:8000 may open its websocket.

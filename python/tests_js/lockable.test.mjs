@@ -178,7 +178,7 @@ describe("one lock per tab", () => {
 describe('lockOn "edit": view first, join on the first keystroke', () => {
     test("it views, heartbeats as a viewer even when idle, and joins on input", () => {
         const { client, socket, time, input } = started({ lockOn: "edit" });
-        assert.deepEqual(socket().sent[0], { action: "view", uid: UID });
+        assert.deepEqual(socket().sent[0], { action: "view", uid: UID, tab: client.tab });
         socket().receive(status("lost", { owner: null, user_id: null, presence: [{ ...ALICE, state: "viewing", idle: false }], presence_count: 1 }));
         assert.equal(client.state, "viewing", "a viewer told lost is viewing");
         assert.deepEqual(client.presence, [{ ...ALICE, state: "viewing", idle: false }]);
@@ -212,7 +212,7 @@ describe('lockOn "edit": view first, join on the first keystroke', () => {
         time.advance(300);
         assert.equal(sockets.length, 2);
         socket().open();
-        assert.deepEqual(socket().sent[0], { action: "view", uid: UID });
+        assert.deepEqual(socket().sent[0], { action: "view", uid: UID, tab: client.tab });
         socket().receive(status("viewing"));
         assert.equal(client.edit(), true);
         socket().receive(status("editing"));
@@ -494,8 +494,9 @@ class FakeForm extends EventTarget {
 
 function formOn(options = {}) {
     globalThis.document = { title: "Meeting notes", hidden: false };
-    const setup = started(options.client);
+    // Input on the form reaches the client as it reaches document in a page.
     const form = new FakeForm({ title: "Meeting notes", body: "v1 text", version: "1" });
+    const setup = started({ activityTarget: form, ...options.client });
     const announcer = { textContent: "" };
     const record = { version: 1, values: { title: "Meeting notes", body: "v1 text" } };
     const offers = [];
@@ -511,6 +512,24 @@ function formOn(options = {}) {
 }
 
 describe("LockableForm", () => {
+    test('lockOn "edit": a viewer may type while nobody edits; the first keystroke joins', async () => {
+        const { socket, form, settle, client } = formOn({ client: { lockOn: "edit" } });
+        socket().receive(status("viewing", { owner: "user:1#x", user_id: 1 }));
+        await settle();
+        assert.equal(form.fields.body.readOnly, true, "someone edits: read-only");
+        socket().receive(status("viewing", { owner: null, user_id: null }));
+        await settle();
+        assert.equal(form.fields.body.readOnly, false, "nobody edits: type to start");
+        assert.equal(form.submitButton.disabled, true, "no save before the lock");
+        form.type("body", "f");
+        assert.equal(socket().last().action, "lock");
+        socket().receive(status("editing"));
+        await settle();
+        assert.equal(form.fields.body.value, "f");
+        assert.equal(form.submitButton.disabled, false);
+        assert.equal(client.state, "editing");
+    });
+
     test("read-only unless editing, the title and the announcement follow", async () => {
         const { socket, form, announcer, settle, loads } = formOn();
         assert.equal(form.fields.body.readOnly, true);

@@ -37,7 +37,8 @@
  * out before the server can hand the lock on.
  *
  * Each tab has an id of its own (crypto.randomUUID(), kept in
- * sessionStorage), sent with "lock": the server tells a second tab of the
+ * sessionStorage), sent with "lock" (and "view", so that the viewer that
+ * joins on its first keystroke is the same tab): the server tells a second tab of the
  * same user "waiting" with reason "other_tab", and takeOver() moves the lock
  * to it without any permission.
  *
@@ -455,7 +456,7 @@ export class LockClient {
         ws.onopen = () => {
             if (ws !== this._ws) return;
             if (this.mode === "lock") this._sendLock();
-            else this._request({ action: "view", uid: this.uid });
+            else this._request({ action: "view", uid: this.uid, tab: this.tab });
         };
         ws.onmessage = (event) => {
             if (ws !== this._ws) return;
@@ -698,8 +699,9 @@ export function draftPlan(draft, current) {
  *   new LockableForm({ client, form, fields: ["title", "body"],
  *                      versionField: "version", load, announcer, ... })
  *
- * - Read-only (and its submit disabled) in every state but editing, with
- *   what was typed kept: on each input the fields' values go to a draft
+ * - Read-only (and its submit disabled) in every state but editing (a
+ *   viewer of a record nobody edits, lockOn "edit", may type: its first
+ *   keystroke joins the line), with what was typed kept: on each input the fields' values go to a draft
  *   (DraftStore: localStorage), tied to the uid and to the version the form
  *   was based on (the value of versionField).
  * - When let in, before the form is enabled: if a "saved" was heard, or the
@@ -890,9 +892,12 @@ export class LockableForm {
     }
 
     _apply(state, status, tell = true) {
-        const editable = state === EDITING && !this.loading;
+        // A viewer of a record nobody edits (lockOn "edit") may start typing:
+        // the first keystroke joins the line, and the text is a draft meanwhile.
+        const mayStart = state === VIEWING && this.client.lockOn === "edit" && !(status && status.owner);
+        const editable = (state === EDITING && !this.loading) || mayStart;
         for (const field of this.fields) field.readOnly = !editable;
-        if (this.submit) this.submit.disabled = !editable;
+        if (this.submit) this.submit.disabled = !(state === EDITING && !this.loading);
         this.form.setAttribute("aria-busy", state === CONNECTING || this.loading ? "true" : "false");
         this.form.dataset.editable = editable ? "true" : "false";
         document.title = titleFor(state, status, this.baseTitle);

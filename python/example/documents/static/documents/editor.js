@@ -77,6 +77,7 @@ function renderPresence(status) {
     const list = $("presence");
     const presence = lock.presence;
     for (const person of presence) if (person.name) names.set(person.user_id, person.name);
+    const called = (person) => person.name || nameOf(person.user_id);
     list.replaceChildren(...presence.map((person) => {
         const item = document.createElement("li");
         item.className = `person ${person.state}${person.idle ? " idle" : ""}`;
@@ -84,10 +85,10 @@ function renderPresence(status) {
         const badge = document.createElement("span");
         badge.className = "initials";
         badge.setAttribute("aria-hidden", "true");
-        badge.textContent = initials(person.name || "?");
+        badge.textContent = initials(called(person));
         const label = document.createElement("span");
         const you = person.user_id === me.user_id ? " (you)" : "";
-        label.textContent = `${person.name}${you}: ${person.state}${person.idle ? ", idle" : ""}`;
+        label.textContent = `${called(person)}${you}: ${person.state}${person.idle ? ", idle" : ""}`;
         item.title = label.textContent;
         item.append(badge, label);
         return item;
@@ -99,7 +100,7 @@ function renderPresence(status) {
         more.textContent = `and ${count - presence.length} more`;
         list.append(more);
     }
-    body.dataset.presence = presence.map((p) => `${p.name}:${p.state}${p.idle ? ":idle" : ""}`).join(",");
+    body.dataset.presence = presence.map((p) => `${called(p)}:${p.state}${p.idle ? ":idle" : ""}`).join(",");
     $("live").hidden = lock.state === CONNECTING;
 }
 
