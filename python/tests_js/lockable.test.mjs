@@ -363,7 +363,14 @@ describe("request, hand over, decline", () => {
         assert.deepEqual(socket().last(), { action: "decline", to: 3 });
         assert.equal(client.handOver(2), true);
         assert.deepEqual(socket().last(), { action: "hand_over", to: 2 });
+        assert.equal(client.state, "lost", "not editing from the moment it hands over");
+        assert.equal(client.reason, "handed_over");
+        assert.equal(client.token, null);
         assert.deepEqual(client.requests, []);
+        socket().receive({ type: "error", message: "nobody of that id waits for this lock" });
+        assert.deepEqual(socket().last(), { action: "heartbeat", idle: false }, "refused: where do we stand?");
+        socket().receive(status("editing"));
+        assert.equal(client.state, "editing", "still the holder");
         socket().receive({ type: "request", from: CAROL, message: "" });
         socket().receive(status("lost", { reason: "handed_over", by: BOB }));
         assert.deepEqual(client.requests, [], "no requests once not editing");

@@ -100,6 +100,10 @@ const STATUS = "status";
  *   denied      the server closed with a code that says not to reconnect
  *               (4401: not logged in; 4413: a message too big; 4500: the
  *               server is misconfigured or failed)
+ *   handedOver  handOver(): the lock is going to another user; we stop
+ *               editing at once, before the server answers, so that two
+ *               pages never show "editing" together (a refusal of the hand
+ *               over is followed by a heartbeat, whose answer puts us back)
  *   join        join() after lost: connecting and sending lock again
  *   stopped     stop(): unlock and close for good
  * A missing entry means the event changes nothing in that state.  (A
@@ -110,7 +114,7 @@ export const TRANSITIONS = Object.freeze({
     [CONNECTING]: { status: STATUS, closed: CONNECTING, denied: LOST, stopped: LOST },
     [VIEWING]: { status: STATUS, closed: CONNECTING, denied: LOST, stopped: LOST },
     [WAITING]: { status: STATUS, closed: CONNECTING, leaseEnded: LOST, denied: LOST, stopped: LOST },
-    [EDITING]: { status: STATUS, closed: CONNECTING, leaseEnded: LOST, denied: LOST, stopped: LOST },
+    [EDITING]: { status: STATUS, closed: CONNECTING, leaseEnded: LOST, handedOver: LOST, denied: LOST, stopped: LOST },
     [LOST]: { status: STATUS, denied: LOST, join: CONNECTING, stopped: LOST },
 });
 
@@ -216,6 +220,7 @@ export class LockClient {
         this.requests = [];        // the holder's: requests not answered yet, oldest first
         this.pendingRequest = false;  // the waiter's: asked, no answer yet
         this.saved = null;         // the last "saved" heard: {version, by}
+        this._handingOver = false; // handOver() sent, no status since
         this.idle = false;         // what the last heartbeat said
         this._ws = null;
         this._backoff = o.reconnectMin;
@@ -336,7 +341,13 @@ export class LockClient {
      * asker's user_id, or an owner), or decline.  Returns false when not
      * editing or the socket is down. */
     handOver(to) {
-        return this._answer("hand_over", to);
+        if (this.state !== EDITING || !this._ws || this._ws.readyState !== 1) return false;
+        // Out of editing first, then the message: the page is read-only
+        // before the lock can move.
+        this._handingOver = true;
+        this.status = { ...this.status, reason: "handed_over", by: null };
+        this._transition("handedOver");
+        return this._request({ action: "hand_over", to });
     }
 
     decline(to) {
@@ -374,6 +385,7 @@ export class LockClient {
             this.status = { ...this.status, state: state === LOST ? LOST : this.status.state, token: null };
         }
         if (event === STATUS) this.status = status;
+        if (event === STATUS) this._handingOver = false;
         const before = this.state;
         this.state = state;
         this.token = state === EDITING && this.status ? this.status.token : null;
@@ -503,8 +515,10 @@ export class LockClient {
             }
             this.options.onSaved({ version: message.version, by: message.by ?? null });
         } else if (message.type === "error") {
-            // An error answers our last message: a refused request is not pending.
+            // An error answers our last message: a refused request is not pending,
+            // and a refused hand over leaves us where the server says (we ask).
             if (this._lastAction === "request") this.pendingRequest = false;
+            if (this._lastAction === "hand_over" && this._handingOver) this._request({ action: "heartbeat", idle: this.idle });
             this.options.onError(message.message);
         }
     }
@@ -820,8 +834,8 @@ export class LockableForm {
             await this._letIn();
             this.loading = false;
             if (this.client.state !== EDITING) return;  // it changed while we loaded
-            this._apply(this.client.state, this.client.status);
             this._welcome();
+            this._apply(this.client.state, this.client.status);
             return;
         }
         this._apply(state, status);

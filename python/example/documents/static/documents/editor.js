@@ -144,7 +144,8 @@ function render(state, status) {
     body.dataset.lockPosition = state === WAITING && status ? String(status.position) : "";
     body.dataset.lockReason = status && status.reason ? status.reason : "";
     body.dataset.editable = form.dataset.editable ?? "false";
-    window.lockHistory.push({ state, position: status ? status.position : null, at: Date.now() });
+    window.lockHistory.push({ state, position: status ? status.position : null, reason: body.dataset.lockReason,
+        at: Date.now() });
     if (window.lockHistory.length > 1000) window.lockHistory.splice(0, 500);  // a page left open for days
     $("lock-banner").className = `banner ${state}`;
     const otherTab = state === WAITING && status && status.reason === "other_tab";
@@ -165,11 +166,17 @@ function render(state, status) {
     describe(state, status);
 }
 
+let shownRequests = "";
+
 function renderRequests() {
     const list = $("requests");
     const requests = lock.requests;
     body.dataset.requests = String(requests.length);
     $("requests-panel").hidden = requests.length === 0;
+    // Rebuilt only when they change: a keyboard user's focus stays on its button.
+    const key = JSON.stringify(requests.map((r) => [r.from.user_id, r.message, r.at]));
+    if (key === shownRequests) return;
+    shownRequests = key;
     list.replaceChildren(...requests.map((request) => {
         const item = document.createElement("li");
         item.className = "request";
