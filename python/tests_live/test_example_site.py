@@ -38,7 +38,7 @@ def test_the_editor_page_starts_connecting_with_its_uid_and_settings(users, docu
     assert 'data-ttl="6000"' in page  # EXAMPLE_LOCK_TTL
     assert "/static/documents/editor.js" in page
     assert 'data-lock-on="open"' in page and 'data-may-take-over="false"' in page
-    assert f'data-user-id="{users["alice"].pk}"' in page and 'data-user-name="Alice"' in page
+    assert f'data-user-id="{users["alice"].pk}"' in page and 'data-user-name="alice"' in page
     assert 'aria-live="polite"' in page
 
 
@@ -134,9 +134,9 @@ def test_the_holder_endpoint_names_the_holder_only(users, document):
     assert client.get(f"/documents/{document.pk}/holder/").json() == {"user_id": None, "name": None}
     acquire(document.lock_uid, owner_for(users["alice"]), ttl=30)
     try:
-        # named as the live statuses name her (policy.display_name: her first name)
+        # named as the live statuses name her (policy.display_name)
         assert client.get(f"/documents/{document.pk}/holder/").json() == {
-            "user_id": users["alice"].pk, "name": "Alice"}
+            "user_id": users["alice"].pk, "name": "alice"}
     finally:
         release(document.lock_uid, owner_for(users["alice"]))
     assert Client(HTTP_HOST="127.0.0.1").get(f"/documents/{document.pk}/holder/").status_code == 302

@@ -1,7 +1,6 @@
 """manage.py example_setup: the demo's users and documents (idempotent).
 
-Users alice, bob and carol with password "lockable" (named Alice, Bob and
-Carol to others), and three documents.  Carol may take a document over
+Users alice, bob and carol with password "lockable", and three documents.  Carol may take a document over
 from whoever edits it (the permission django_lockable.take_over_lock).
 --documents N makes sure there are at least N documents; --extra-users N
 adds users user0 .. user<N-1> (same password), for load tests.
@@ -30,8 +29,6 @@ class Command(BaseCommand):
         names = ["alice", "bob", "carol"] + [f"user{i}" for i in range(extra_users)]
         existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
         User.objects.bulk_create([User(username=name, password=password) for name in names if name not in existing])
-        for name in ["alice", "bob", "carol"]:
-            User.objects.filter(username=name, first_name="").update(first_name=name.capitalize())
         take_over = Permission.objects.get(content_type__app_label="django_lockable", codename="take_over_lock")
         User.objects.get(username="carol").user_permissions.add(take_over)
         have = Document.objects.count()
