@@ -18,6 +18,7 @@ OBJS = \
 	src/calls.o \
 	src/locks.o \
 	src/transfer.o \
+	src/presence.o \
 	src/trigger_cache.o \
 	src/version_check.o \
 	src/enforce_lock.o \
@@ -33,7 +34,7 @@ PGFILEDESC = "lockable - lease locks with fencing tokens"
 # The pg_regress suite lives in sql/ and expected/, where PGXS looks for it.
 REGRESS = setup acquire release admin validation security storage trust queue \
 	version_check enforce_lock trigger_setup trigger_memory upgrade \
-	privileges hardening transfer
+	privileges hardening transfer presence
 REGRESS_OPTS = --inputdir=.
 
 # Isolation specs live under test/isolation; "make installcheck" runs them
@@ -42,7 +43,7 @@ ISOLATION = first_grant acquire_release takeover stale_owner wait_release wait_r
 	wait_bound notify queue_join_release queue_handoff queue_release_all \
 	queue_notify version_race fenced_write enforce_row_locks wait_line_appears \
 	wait_stale_timeout grant_after_wait wait_wake release_all_atomic \
-	enforce_freeze wait_relation_lock transfer_race
+	enforce_freeze wait_relation_lock transfer_race presence_race
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--load-extension=lockable
 

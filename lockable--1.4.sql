@@ -500,3 +500,65 @@ COMMENT ON VIEW lockable.lock_history IS
     'the history of lock changes, for people (order by at, or by id in lockable.history)';
 REVOKE ALL ON lockable.lock_history FROM PUBLIC;
 GRANT SELECT ON lockable.lock_history TO lockable_admin;
+
+-- Presence leases (src/presence.c): who has a uid open (editing, waiting or
+-- viewing) and whether they are idle, for every application server to see.
+-- A lease grants nothing; it lapses unless touched again.  Not dumped: a
+-- lease ends within its ttl.
+CREATE TABLE lockable.presence_leases (
+    uid         text        NOT NULL,
+    owner       text        NOT NULL,
+    idle        boolean     NOT NULL DEFAULT false,
+    since       timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (uid, owner)
+) WITH (fillfactor = 70);
+CREATE INDEX presence_leases_owner ON lockable.presence_leases (owner);
+COMMENT ON TABLE lockable.presence_leases IS
+    'presence leases: owner has uid open until expires_at; written only by the lockable functions';
+REVOKE ALL ON TABLE lockable.presence_leases FROM PUBLIC;
+
+CREATE FUNCTION lockable.presence_touch(
+    uid text,
+    owner text,
+    ttl interval,
+    idle boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'presence_touch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION lockable.presence_touch(text, text, interval, boolean) IS
+    'start or renew owner''s presence lease on uid until now plus ttl; true (and a "presence" notification) when others can see a change';
+
+CREATE FUNCTION lockable.presence_leave(uid text, owner text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'presence_leave'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION lockable.presence_leave(text, text) IS
+    'end owner''s presence lease on uid; true (and a "presence" notification) if it was live';
+
+CREATE FUNCTION lockable.presence_of(uid text)
+RETURNS TABLE (owner text, idle boolean, since timestamptz, expires_at timestamptz)
+LANGUAGE sql VOLATILE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $presence_of$
+SELECT p.owner, p.idle, p.since, p.expires_at
+  FROM lockable.presence_leases AS p
+ WHERE p.uid OPERATOR(pg_catalog.=) $1
+   AND p.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()
+ ORDER BY p.since, p.owner
+$presence_of$;
+COMMENT ON FUNCTION lockable.presence_of(text) IS
+    'the live presence leases of uid, oldest first';
+
+REVOKE EXECUTE ON FUNCTION
+    lockable.presence_touch(text, text, interval, boolean),
+    lockable.presence_leave(text, text),
+    lockable.presence_of(text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    lockable.presence_touch(text, text, interval, boolean),
+    lockable.presence_leave(text, text),
+    lockable.presence_of(text)
+    TO lockable_user;

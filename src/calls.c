@@ -237,7 +237,7 @@ AnnounceEvent(const LockEvent *e)
 	 */
 	if (strcmp(event, "acquired") != 0 && strcmp(event, "queued") != 0 &&
 		strcmp(event, "requested") != 0 && strcmp(event, "declined") != 0 &&
-		strcmp(event, "saved") != 0)
+		strcmp(event, "saved") != 0 && strcmp(event, "presence") != 0)
 		WaitSignalAtCommit(e->uid);
 
 	if (!lockable_notify)

@@ -77,6 +77,7 @@
 #include "lock_table.h"
 #include "notify.h"
 #include "owners.h"
+#include "presence.h"
 #include "queue.h"
 #include "wait.h"
 
@@ -734,7 +735,8 @@ UidCompare(const void *a, const void *b)
 /*
  * lock_release_all(owner text) RETURNS bigint
  *		Releases every live lock of owner and gives up every place it has in
- *		a line; returns how many of both.  It is atomic against owner's
+ *		a line; returns how many of both.  It also ends owner's presence
+ *		leases (presence.c), which it does not count.  It is atomic against owner's
  *		other calls: when it commits, owner holds nothing, whatever other
  *		sessions of owner did meanwhile (owners.c); and it locks its rows in
  *		one global order, so that concurrent calls never deadlock.
@@ -795,6 +797,8 @@ lock_release_all(PG_FUNCTION_ARGS)
 			count++;
 	}
 	TablesClose(&tables);
+	/* and its presence leases (presence.c) */
+	(void) PresenceLeaveAll(owner, now);
 
 	/* On the Citus coordinator: and on every worker, for their shards. */
 	if (distributed && CitusLocalGroupId() == 0)
@@ -1007,7 +1011,9 @@ SweepLines(TimestampTz now)
  *		Performs every pending hand-off (an expired lock with a live place
  *		waiting), removes every lapsed place, and deletes the rows of locks
  *		that ended (were released, or expired) at least older_than ago and
- *		have no line; returns how many rows it deleted.  Live locks are never
+ *		have no line; returns how many rows it deleted.  It also deletes
+ *		lapsed presence leases and history past its retention (not counted).
+ *		Live locks are never
  *		touched, and tokens keep growing because they come from a sequence.
  */
 Datum
@@ -1041,6 +1047,8 @@ lock_sweep(PG_FUNCTION_ARGS)
 	deleted = (int64) LockTableSweep(cutoff);
 	/* and the history older than lockable.history_retention */
 	(void) HistorySweep();
+	/* and the lapsed presence leases */
+	(void) PresenceSweep(now);
 
 	/* On the Citus coordinator: and on every worker, for their shards. */
 	if (LockTableDistributed() && CitusLocalGroupId() == 0)

@@ -1,4 +1,4 @@
-"""The live-editing load bench: many websocket clients against one Daphne.
+"""The live-editing load bench: many websocket clients against Daphne.
 
 Run by python/bench/bench-web.sh ("make bench-web"), which starts the
 cluster (with track_commit_timestamp on), the example site's database with
@@ -11,6 +11,11 @@ edits for a while when it gets the lock, then leaves (``unlock`` or a clean
 close), or *vanishes*: it goes silent with its socket open, or its TCP
 connection is cut without a close frame.  Waiters too leave or vanish now
 and then.  After a pause the client opens a new socket and joins again.
+With ``--viewers F`` a fraction F of the clients are viewers instead
+(issue 22): they ``view`` their document, heartbeat with an ``idle`` flag
+now and then, stay a few seconds, leave or vanish like the others, and come
+back.  Every client has a tab id (``tab``), as lockable.js sends.  With
+``--ports`` of several Daphne processes the clients are spread over them.
 
 Measured:
 
@@ -27,7 +32,12 @@ Measured:
 - double editors: at each ``editing`` a client receives, another client of
   the same document that still believes it edits (it got ``editing``, has
   not left, and its lease, counted from its last heartbeat as lockable.js
-  counts it, has not run out).
+  counts it, has not run out);
+- presence push: from a client's ``lock`` or ``view`` to each other
+  connected client of its document seeing it in a status's ``presence``
+  (lockable 1.4 with presence leases only);
+- database transactions per second: ``pg_stat_database.xact_commit`` of the
+  bench's database over the run.
 """
 import argparse
 import asyncio
@@ -84,20 +94,30 @@ class Figures:
     closes: Dict[int, int] = field(default_factory=dict)
     errors: List[str] = field(default_factory=list)
     messages: int = 0
+    views: int = 0
+    presence_pushes: List[float] = field(default_factory=list)
+    """ms from a client's join to another client of its document seeing it."""
 
 
 class Client:
     """One editor page."""
 
-    def __init__(self, bench: "Bench", number: int, user_id: int, session_key: str, uid: str) -> None:
+    def __init__(self, bench: "Bench", number: int, user_id: int, session_key: str, uid: str,
+                 viewer: bool = False, url: str = "", origin: str = "") -> None:
         self.bench = bench
         self.number = number
         self.user_id = user_id
         self.cookie = f"sessionid={session_key}"
         self.uid = uid
+        self.viewer = viewer
+        self.url = url
+        self.origin = origin
+        self.tab = f"bench{number}"
         self.state = "connecting"
         self.last_sent = 0.0
         self.left = True
+        self.seen: Set[int] = set()
+        """The user ids this socket has seen in a presence since it joined."""
 
     def edits(self, now: float) -> bool:
         """Would lockable.js show "editing" now?"""
@@ -119,12 +139,17 @@ class Client:
     async def visit(self, rng: random.Random, until: float) -> None:
         bench = self.bench
         async with websockets.connect(
-                bench.url, extra_headers={"Cookie": self.cookie, "Origin": bench.origin},
+                self.url, extra_headers={"Cookie": self.cookie, "Origin": self.origin},
                 ping_interval=None, close_timeout=1, max_queue=None, open_timeout=10) as ws:
             self.left = False
+            self.seen = set()
             reader = asyncio.ensure_future(self.read(ws))
             try:
-                await self.send(ws, {"action": "lock", "uid": self.uid})
+                if self.viewer:
+                    await self.view(ws, reader, rng, until)
+                    return
+                bench.joined(self)
+                await self.send(ws, {"action": "lock", "uid": self.uid, "tab": self.tab})
                 bench.figures.joins += 1
                 editing_since: Optional[float] = None
                 hold = 0.5 + rng.random() * 2.5
@@ -145,6 +170,22 @@ class Client:
             finally:
                 self.left = True
                 reader.cancel()
+
+    async def view(self, ws: Any, reader: "asyncio.Future[None]", rng: random.Random, until: float) -> None:
+        """A viewer's visit: view, renew every ttl / 3 (idle now and then),
+        stay 4 to 12 s, then leave or vanish as a waiter does."""
+        bench = self.bench
+        bench.joined(self)
+        await self.send(ws, {"action": "view", "uid": self.uid, "tab": self.tab})
+        bench.figures.views += 1
+        stay = time.monotonic() + 4 + rng.random() * 8
+        while time.monotonic() < min(until, stay) and not reader.done():
+            await asyncio.sleep(bench.ttl / 3 * (0.9 + 0.2 * rng.random()))
+            if reader.done():
+                return
+            await self.send(ws, {"action": "heartbeat", "idle": rng.random() < 0.1})
+        if not reader.done() and time.monotonic() < until:
+            await self.leave(ws, rng, until, holder=False)
 
     async def leave(self, ws: Any, rng: random.Random, until: float, holder: bool) -> None:
         """Leave cleanly (most), or vanish: silent, or cut."""
@@ -177,9 +218,13 @@ class Client:
                 arrived, arrived_monotonic = time.time(), time.monotonic()
                 bench.figures.messages += 1
                 message = json.loads(text)
-                if message.get("type") != "status":
+                if message.get("type") == "error":
                     bench.figures.errors.append(f"error message: {message}")
                     continue
+                if message.get("type") != "status":
+                    continue
+                if not self.left:
+                    bench.presence_seen(self, message, arrived_monotonic)
                 state = message["state"]
                 if state == "editing" and self.state != "editing" and not self.left:
                     bench.editing_arrived(self, message, arrived, arrived_monotonic, was=self.state)
@@ -193,12 +238,30 @@ class Client:
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
-        self.url = f"ws://127.0.0.1:{args.port}/ws/lock/"
-        self.origin = f"http://127.0.0.1:{args.port}"
+        self.ports = [int(port) for port in args.ports.split(",")]
         self.ttl = args.ttl
         self.margin = min(1.0, args.ttl / 10)
         self.figures = Figures()
         self.clients: List[Client] = []
+        self.joins: Dict[str, Dict[int, float]] = {}
+        """Per uid, when each user id's client last joined (monotonic)."""
+
+    def joined(self, client: Client) -> None:
+        self.joins.setdefault(client.uid, {})[client.user_id] = time.monotonic()
+
+    def presence_seen(self, client: Client, message: Dict[str, Any], now: float) -> None:
+        """Count the joins this client sees for the first time in a presence
+        (not its own, and only of joins after its own)."""
+        joined = self.joins.get(client.uid, {})
+        mine = joined.get(client.user_id, now)
+        for entry in message.get("presence") or ():
+            other = entry.get("user_id")
+            if other == client.user_id or other in client.seen:
+                continue
+            client.seen.add(other)
+            at = joined.get(other)
+            if at is not None and at >= mine:
+                self.figures.presence_pushes.append((now - at) * 1000)
 
     def editing_arrived(self, client: Client, message: Dict[str, Any], arrived: float, now: float,
                         was: str) -> None:
@@ -252,6 +315,13 @@ def cpu_used(before: Dict[int, float], after: Dict[int, float]) -> float:
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
+def commits(dsn: str) -> int:
+    """Transactions committed in the bench's database so far."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SELECT xact_commit FROM pg_catalog.pg_stat_database"
+                            " WHERE datname = pg_catalog.current_database()").fetchone()[0]
+
+
 def percentile(values: List[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
@@ -260,18 +330,26 @@ def percentile(values: List[float], fraction: float) -> float:
 async def main(args: argparse.Namespace) -> int:
     bench = Bench(args)
     logins = await asyncio.to_thread(sessions_for, args.clients)
+    daphne_pids = [int(pid) for pid in args.daphne_pids.split(",")]
     for number, (user_id, key) in enumerate(logins):
         uid = f"documents.document:{args.first_document + number % args.documents}"
-        bench.clients.append(Client(bench, number, user_id, key, uid))
+        port = bench.ports[number % len(bench.ports)]
+        # the fraction asked for, spread evenly over each document's clients
+        round_of = number // args.documents
+        viewer = int((round_of + 1) * args.viewers) > int(round_of * args.viewers)
+        bench.clients.append(Client(bench, number, user_id, key, uid, viewer=viewer,
+                                    url=f"ws://127.0.0.1:{port}/ws/lock/", origin=f"http://127.0.0.1:{port}"))
+    xacts_before = commits(args.superuser_dsn)
     started_wall = time.time()
-    daphne_before = cpu_seconds([args.daphne_pid])
+    daphne_before = cpu_seconds(daphne_pids)
     postgres_before = tree_cpu_seconds(args.postmaster_pid)
     client_before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.monotonic()
     until = start + args.seconds
     await asyncio.gather(*(client.run(until) for client in bench.clients))
     wall = time.monotonic() - start
-    daphne_cpu = cpu_used(daphne_before, cpu_seconds([args.daphne_pid]))
+    daphne_cpu = cpu_used(daphne_before, cpu_seconds(daphne_pids))
+    xacts = commits(args.superuser_dsn) - xacts_before
     postgres_cpu = tree_cpu_seconds(args.postmaster_pid) - postgres_before
     client_after = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = (client_after.ru_utime - client_before.ru_utime) + (client_after.ru_stime - client_before.ru_stime)
@@ -301,7 +379,7 @@ async def main(args: argparse.Namespace) -> int:
             on_release.append((arrived - commit) * 1000)
 
     figures = bench.figures
-    target_p99 = 100.0
+    target_p99 = args.target_p99
     release_p50 = statistics.median(on_release) if on_release else float("nan")
     release_p99 = percentile(on_release, 0.99) if on_release else float("nan")
     expiry_from_expiry = [after_expiry for _, after_expiry in on_expiry]
@@ -316,15 +394,17 @@ async def main(args: argparse.Namespace) -> int:
     print(f"""
 | figure | value | target |
 |---|---|---|
-| clients, documents, duration | {args.clients} on {args.documents} documents, {args.seconds:g} s of traffic ({wall:.0f} s with the arrivals and the last departures), one Daphne process, ttl {args.ttl:g} s | |
-| joins / clean leaves / silent vanishings / cut connections | {figures.joins} / {figures.leaves} / {figures.silent} / {figures.cut} | |
+| clients, documents, duration | {args.clients} on {args.documents} documents ({sum(client.viewer for client in bench.clients)} of them viewers), {args.seconds:g} s of traffic ({wall:.0f} s with the arrivals and the last departures), {len(daphne_pids)} Daphne process{'es' if len(daphne_pids) > 1 else ''}, ttl {args.ttl:g} s | |
+| joins / views / clean leaves / silent vanishings / cut connections | {figures.joins} / {figures.views} / {figures.leaves} / {figures.silent} / {figures.cut} | |
+| database transactions | {xacts}: {xacts / wall:.0f} a second | |
+| join → others see it in `presence`, p50 / p99 | {ms(figures.presence_pushes, 0.5)} / {ms(figures.presence_pushes, 0.99)} ({len(figures.presence_pushes)} sightings) | |
 | grants (database) | {len(rows)} | |
 | hand-offs delivered | {len(on_release) + len(on_expiry)} ({len(on_release)} on release, {len(on_expiry)} on expiry; {unmatched} not matched to a grant) | |
 | release commit → new holder's `editing`, p50 / p99 | {release_p50:.1f} ms / {release_p99:.1f} ms (max {max(on_release) if on_release else float('nan'):.1f} ms) | p99 ≤ {target_p99:.0f} ms: **{'MET' if met_latency else 'NOT MET'}** |
 | hand-off commit → `editing` on expiry, p50 / p99 | {ms(expiry_from_commit, 0.5)} / {ms(expiry_from_commit, 0.99)} | |
 | lease expiry → `editing`, p50 / p99 / max | {ms(expiry_from_expiry, 0.5)} / {ms(expiry_from_expiry, 0.99)} / {ms(expiry_from_expiry, 1.0)} | within 1 s |
 | double editors | {len(figures.double_editors)} | 0: **{'MET' if met_double else 'NOT MET'}** |
-| Daphne CPU | {daphne_cpu:.1f} s in {wall:.0f} s: {100 * daphne_cpu / wall:.0f}% of one core | |
+| Daphne CPU (all processes) | {daphne_cpu:.1f} s in {wall:.0f} s: {100 * daphne_cpu / wall:.0f}% of one core | |
 | PostgreSQL CPU (postmaster and every backend) | {postgres_cpu:.1f} s: {100 * postgres_cpu / wall:.0f}% of one core | |
 | the bench's own clients' CPU (same machine) | {client_cpu:.1f} s: {100 * client_cpu / wall:.0f}% of one core | |
 | messages to clients, lost, closes by code | {figures.messages}, {figures.lost}, {closes} | |
@@ -339,13 +419,15 @@ async def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ports", required=True, help="the Daphne processes' ports, comma-separated")
+    parser.add_argument("--viewers", type=float, default=0.0, help="the fraction of clients that only view")
+    parser.add_argument("--target-p99", type=float, default=100.0, help="ms, release commit to editing")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--documents", type=int, default=20)
     parser.add_argument("--first-document", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--ttl", type=float, required=True, help="the server's LOCKABLE_TTL, in seconds")
-    parser.add_argument("--daphne-pid", type=int, required=True)
+    parser.add_argument("--daphne-pids", required=True, help="comma-separated")
     parser.add_argument("--postmaster-pid", type=int, required=True)
     parser.add_argument("--superuser-dsn", required=True)
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -92,8 +92,8 @@ TAB_SEPARATOR = "#"
 """What joins an owner and a tab id in a tab's owner: ``user:7#<tab>``."""
 MAX_TAB_LENGTH = 64
 """The longest tab id, in characters."""
-_TAB = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_TAB_LENGTH)
-_TAB_SUFFIX = re.compile(r"#[A-Za-z0-9_-]{1,%d}\Z" % MAX_TAB_LENGTH)
+_TAB = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_TAB_LENGTH}}}")
+_TAB_SUFFIX = re.compile(rf"#[A-Za-z0-9_-]{{1,{MAX_TAB_LENGTH}}}\Z")
 
 
 def valid_tab(tab: Any) -> bool:

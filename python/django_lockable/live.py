@@ -51,9 +51,9 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from collections import OrderedDict, deque
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from asgiref.sync import sync_to_async
@@ -396,7 +396,7 @@ class Names:
         self.queries = 0
         """How many queries it made (for tests and monitoring)."""
         self._clock = clock
-        self._names: "OrderedDict[Any, Tuple[Optional[str], float]]" = OrderedDict()
+        self._names: OrderedDict[Any, Tuple[Optional[str], float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _cached(self, user_id: Any) -> Tuple[bool, Optional[str]]:

@@ -35,6 +35,11 @@ _ENABLE_LOCK_ENFORCEMENT_SQL = (
     " %s::pg_catalog.text, %s::pg_catalog.bool)"
 )
 _DISABLE_LOCK_ENFORCEMENT_SQL = "SELECT lockable.disable_lock_enforcement(%s::pg_catalog.regclass)"
+_ENABLE_SAVE_ANNOUNCEMENTS_SQL = (
+    "SELECT lockable.enable_save_announcements(%s::pg_catalog.regclass, %s::pg_catalog.name,"
+    " %s::pg_catalog.text, %s::pg_catalog.name)"
+)
+_DISABLE_SAVE_ANNOUNCEMENTS_SQL = "SELECT lockable.disable_save_announcements(%s::pg_catalog.regclass)"
 
 
 def _applies(schema_editor: Any, app_label: str, model: Any = None) -> bool:
@@ -197,3 +202,49 @@ class EnableLockEnforcement(_TableOperation):
     @property
     def migration_name_fragment(self) -> str:
         return f"enable_lock_enforcement_{self.model_name_lower}"
+
+
+class EnableSaveAnnouncements(_TableOperation):
+    """Install the ``announce_save`` trigger on a model's table (lockable
+    1.4); reversible.
+
+    ``EnableSaveAnnouncements("Order", column=None, version_column="version")``:
+    each update of a row sends a ``saved`` notification naming the row's
+    lock (``"<app_label>.<model_name>:"`` and the text of ``column``, by
+    default the primary key: ``LockableModel.lock_uid``), the writing owner
+    and the new version (``version_column`` a field name, or None for
+    none), so that live-editing sockets of the record hear ``saved``.
+    Backwards drops the trigger.
+    """
+
+    def __init__(self, model_name: str, column: Optional[str] = None, version_column: Optional[str] = "version"):
+        super().__init__(model_name)
+        self.column = column
+        self.version_column = version_column
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        model = self._model(app_label, to_state)
+        if not _applies(schema_editor, app_label, model):
+            return
+        opts = model._meta
+        field = opts.pk if self.column is None else opts.get_field(self.column)
+        concrete = opts.concrete_model._meta
+        version = None if self.version_column is None else opts.get_field(self.version_column).column
+        schema_editor.execute(_ENABLE_SAVE_ANNOUNCEMENTS_SQL, (
+            self._table(schema_editor, model),
+            field.column,
+            _core.model_uid_prefix(concrete.app_label, concrete.model_name),
+            version,
+        ))
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        model = self._model(app_label, from_state)
+        if _applies(schema_editor, app_label, model):
+            schema_editor.execute(_DISABLE_SAVE_ANNOUNCEMENTS_SQL, (self._table(schema_editor, model),))
+
+    def describe(self) -> str:
+        return f"Enables lockable save announcements on {self.model_name}"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return f"enable_save_announcements_{self.model_name_lower}"

@@ -44,6 +44,9 @@ class Cluster:
     has_transfer: bool = False
     """True when the database's lockable can move locks on purpose (1.4,
     issue 21): ``lockable.lock_take_over`` exists."""
+    has_presence: bool = False
+    """True when the database's lockable keeps presence leases (1.4, issue
+    22): ``lockable.presence_touch`` exists."""
 
     @classmethod
     def from_environment(cls) -> "Cluster":
@@ -58,8 +61,9 @@ class Cluster:
             pooled=os.environ.get("LOCKABLE_TEST_POOLED") == "1",
             require_queue=os.environ.get("LOCKABLE_TEST_REQUIRE_QUEUE") == "1",
         )
-        version, has_queue, has_transfer = found._extension()
-        return replace(found, version=version, has_queue=has_queue, has_transfer=has_transfer)
+        version, has_queue, has_transfer, has_presence = found._extension()
+        return replace(found, version=version, has_queue=has_queue, has_transfer=has_transfer,
+                       has_presence=has_presence)
 
     def app_dsn(self) -> Dict[str, str]:
         """Connection parameters of the application's role."""
@@ -70,9 +74,10 @@ class Cluster:
         return {"host": self.superuser_host, "port": self.superuser_port, "dbname": self.database,
                 "user": self.superuser}
 
-    def _extension(self) -> Tuple[str, bool, bool]:
-        """The installed lockable's version, whether it has the line, and
-        whether it can move locks (take over, hand over, the history)."""
+    def _extension(self) -> Tuple[str, bool, bool, bool]:
+        """The installed lockable's version, whether it has the line,
+        whether it can move locks (take over, hand over, the history), and
+        whether it keeps presence leases."""
         conn = connect(self.superuser_dsn())
         try:
             with conn.cursor() as cur:
@@ -84,10 +89,12 @@ class Cluster:
                     "                WHERE t.oid = pg_catalog.to_regtype('lockable.lock_status')"
                     "                  AND a.attname = 'waiters'),"
                     "       pg_catalog.to_regprocedure("
-                    "           'lockable.lock_take_over(text, text, interval, text, boolean)') IS NOT NULL"
+                    "           'lockable.lock_take_over(text, text, interval, text, boolean)') IS NOT NULL,"
+                    "       pg_catalog.to_regprocedure("
+                    "           'lockable.presence_touch(text, text, interval, boolean)') IS NOT NULL"
                 )
-                version, has_queue, has_transfer = cur.fetchone()
-                return version or "(not installed)", has_queue, has_transfer
+                version, has_queue, has_transfer, has_presence = cur.fetchone()
+                return version or "(not installed)", has_queue, has_transfer, has_presence
         finally:
             conn.close()
 

@@ -172,7 +172,8 @@ def test_a_connection_of_ones_own_keeps_its_transaction(psycopg3_connection, uid
 def test_features_are_detected_once_per_connection(db, superuser, cluster):
     found = _db.features("default")
     [(version,)] = superuser.run("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockable'")
-    assert found == _db.Features(version=version, queue=cluster.has_queue, transfer=cluster.has_transfer)
+    assert found == _db.Features(version=version, queue=cluster.has_queue, transfer=cluster.has_transfer,
+                                 presence=cluster.has_presence)
     assert _db.features("default") is found  # cached on the connection
     _db.forget_features("default")
     assert _db.features("default") == found and _db.features("default") is not found

@@ -20,7 +20,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import OperationalError
 from django.test import override_settings
 
-from django_lockable import _core, owner_for
+from django_lockable import _core, live, owner_for
 from django_lockable.channels import LockConsumer
 from django_lockable.notifications import get_bridge
 
@@ -601,6 +601,7 @@ def test_an_unreachable_database_closes_with_4503_and_gives_nothing_up(users, do
 
         monkeypatch.setattr(_core, "acquire", unreachable)
         monkeypatch.setattr(_core, "release", unreachable)
+        monkeypatch.setattr(live, "join", unreachable)  # the acquire with the presence lease (1.4)
         await alice.send(action="heartbeat")
         assert await alice.close_code() == 4503
         monkeypatch.undo()
@@ -615,19 +616,19 @@ def test_an_unreachable_database_closes_with_4503_and_gives_nothing_up(users, do
 
 
 def test_a_connection_the_server_dropped_is_retried_once(users, document, monkeypatch):
-    real_acquire = _core.acquire
+    real_join = live.join
     failures = []
 
     def once(*args, **kwargs):
         if not failures:
             failures.append(1)
             raise OperationalError("server closed the connection unexpectedly")
-        return real_acquire(*args, **kwargs)
+        return real_join(*args, **kwargs)
 
     async def body():
         alice = await connected(users["alice"])
         await alice.lock(document.lock_uid)
-        monkeypatch.setattr(_core, "acquire", once)
+        monkeypatch.setattr(live, "join", once)  # the client's own acquire (and its presence)
         await alice.send(action="heartbeat")
         assert (await alice.next())["state"] == "editing"
         assert failures == [1]

@@ -64,7 +64,9 @@ sub Checksum
 		SELECT md5(coalesce((SELECT string_agg(l::text, E'\n' ORDER BY uid)
 		                       FROM lockable.locks l), '')
 		           || coalesce((SELECT string_agg(p::text, E'\n' ORDER BY uid, owner)
-		                          FROM lockable.places p), ''))});
+		                          FROM lockable.places p), '')
+		           || coalesce((SELECT string_agg(r::text, E'\n' ORDER BY uid, owner)
+		                          FROM lockable.presence_leases r), ''))});
 }
 
 # Notifications delivered to the listener since the last call; with $want,
@@ -194,6 +196,20 @@ for my $age ('-1 microsecond', '-178000000 years', '1 day -1 microsecond')
 	Refused("sweep: older_than '$age'", '22023', 'SELECT lockable.lock_sweep($1::interval)', $age);
 }
 Refused('sweep: older_than NULL', '22004', 'SELECT lockable.lock_sweep($1::interval)', undef);
+# presence leases (1.4): the same argument rules
+my $touch = 'SELECT lockable.presence_touch($1, $2, $3::interval, $4::boolean)';
+Refused('presence_touch: uid NULL', '22004', $touch, undef, 'o', '1 min', 'false');
+Refused('presence_touch: owner NULL', '22004', $touch, 'u', undef, '1 min', 'false');
+Refused('presence_touch: ttl NULL', '22004', $touch, 'u', 'o', undef, 'false');
+Refused('presence_touch: idle NULL', '22004', $touch, 'u', 'o', '1 min', undef);
+Refused('presence_touch: uid empty', '22023', $touch, '', 'o', '1 min', 'false');
+Refused('presence_touch: owner of 1 MB', '22023', $touch, 'u', $big, '1 min', 'false');
+for my $ttl ('0', '-1 microsecond', '1 day 1 microsecond', '178000000 years')
+{
+	Refused("presence_touch: ttl '$ttl'", '22023', $touch, 'u', 'o', $ttl, 'false');
+}
+Refused('presence_leave: owner NULL', '22004', 'SELECT lockable.presence_leave($1, $2)', 'u', undef);
+
 # the cap itself: only superusers may move it, and not past 100 years
 Refused('max_ttl: 178000000 years', '22023', q{SET lockable.max_ttl = '178000000 years'});
 Refused('max_ttl: -1 microsecond', '22023', q{SET lockable.max_ttl = '-1 microsecond'});

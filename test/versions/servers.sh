@@ -190,7 +190,7 @@ RunInRoot() {
             path=$goroot/bin:$path
             # and the host'"'"'s module cache, so that nothing needs the proxy
             # from inside (whose TLS the root may not trust)
-            gocache=$(cachedir=/var/cache/lockable/go; [ -d "$cachedir" ] && echo "$cachedir")
+            gocache=$(cachedir=${LOCKABLE_GO_CACHE:-/var/cache/lockable/go}; [ -d "$cachedir" ] && echo "$cachedir")
             if [ -n "$gocache" ] && mkdir -p "$root$gocache"; then
                 mount --bind "$gocache" "$root$gocache"
             fi
