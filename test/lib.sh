@@ -189,8 +189,7 @@ StopCluster() {
 #   ExampleDatabase DB ROLE [example_setup options...]
 #                            on the running cluster: the ordinary role ROLE
 #                            (made if missing) owns database DB and is
-#                            granted lockable_admin (so lockable_user), the
-#                            superuser creates
+#                            granted lockable_user, the superuser creates
 #                            lockable
 #                            there, the site migrates as ROLE and gets its
 #                            users (alice, bob, carol; password lockable) and
@@ -245,10 +244,9 @@ ExampleDatabase() {
     psql -X -At -d postgres -c "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '$role'" | grep -q 1 ||
         psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN"
     psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db OWNER $role"
-    # from 1.4 a role may use lockable once granted lockable_user; the site's
-    # Take over (carol's) needs lockable_admin, which includes it
+    # from 1.4 a role may use lockable once granted lockable_user
     psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION lockable" \
-        -c "GRANT lockable_admin TO $role"
+        -c "GRANT lockable_user TO $role"
     ExampleManage "$db" "$role" migrate --verbosity 0
     ExampleManage "$db" "$role" example_setup "$@"
 }

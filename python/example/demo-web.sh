@@ -37,6 +37,9 @@ if [ -z "$(psql -X -At -d postgres -c "SELECT pg_catalog.current_setting('lockab
 fi
 Say "the example site's database: $db, owned by role $role"
 ExampleDatabase "$db" "$role"
+# carol may take documents over (example_setup gives her take_over_lock):
+# the site's role takes locks over for her, which needs lockable_admin
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "GRANT lockable_admin TO $role"
 StartDaphne "$port" "$CLUSTER_DIR/daphne.log" "$db" "$role"
 
 Say "the example documents site is up"

@@ -373,8 +373,19 @@ def test_22_2_ask_then_not_now_then_ask_then_hand_over(people, servers, document
 
 # ---- issue 22, item 3: take over without losing work ----
 
+@pytest.fixture
+def lockable_admin(superuser, cluster):
+    """The site's role may take locks over (lockable_admin) for this test:
+    the others check what happens without it."""
+    superuser.run(f"GRANT lockable_admin TO {cluster.role}")
+    try:
+        yield
+    finally:
+        superuser.run(f"REVOKE lockable_admin FROM {cluster.role}")
+
+
 def test_22_3_take_over_keeps_the_displaced_draft_which_is_restored_on_the_next_grant(
-        people, servers, document, superuser, users, output):
+        people, servers, document, superuser, users, output, lockable_admin):
     alice, bob, carol = people["alice"], people["bob"], people["carol"]
     a = alice.open(servers[0], document)
     alice.wait_for(a, 10 * SLACK, "editing", lock_state="editing", editable="true")
