@@ -13,11 +13,14 @@
 //   data-requests       the holder's: requests not answered yet
 //   data-draft          "", restore or compare: a draft on offer
 //   data-saved-version  the last version someone else saved
+// #lock-message is the aria-live region (visually hidden) where
+// LockableForm announces each state and message; #notice shows a save by
+// someone else until the page is let in.
 //   data-save-result    saved, conflict, refused, error
 //   data-notified       notifications shown ("Your turn", tab hidden)
 import {
     CONNECTING, CONNECTION_LOST, EDITING, LOST, LockClient, LockableForm, VIEWING, WAITING,
-    declinedMessage, lostMessage, requestMessage,
+    declinedMessage, lostMessage, requestMessage, savedMessage,
 } from "../django_lockable/lockable.js";
 
 const $ = (id) => document.getElementById(id);
@@ -148,6 +151,7 @@ function render(state, status) {
         at: Date.now() });
     if (window.lockHistory.length > 1000) window.lockHistory.splice(0, 500);  // a page left open for days
     $("lock-banner").className = `banner ${state}`;
+    if (state === EDITING && !editor.loading) $("notice").textContent = "";  // we have the current version
     const otherTab = state === WAITING && status && status.reason === "other_tab";
     $("join").hidden = state !== LOST;
     $("take-here").hidden = !otherTab;
@@ -277,6 +281,7 @@ const lock = new LockClient({
     },
     onSaved(saved) {
         body.dataset.savedVersion = String(saved.version);
+        if (lock.state !== EDITING) $("notice").textContent = `${savedMessage(saved)}.`;
     },
 });
 window.lockClient = lock;
