@@ -314,6 +314,7 @@ describe("status", () => {
         assert.equal(savedMessage({ version: 7, by: ALICE }), "alice saved a new version (7)");
         assert.equal(requestMessage({ from: BOB, message: "" }), "bob asks to edit");
         assert.equal(declinedMessage(ALICE), "alice is still editing");
+        assert.equal(lostMessage("handed_over", BOB), "The document was handed over to bob: your unsaved changes are kept");
     });
 });
 
@@ -365,6 +366,7 @@ describe("request, hand over, decline", () => {
         assert.deepEqual(socket().last(), { action: "hand_over", to: 2 });
         assert.equal(client.state, "lost", "not editing from the moment it hands over");
         assert.equal(client.reason, "handed_over");
+        assert.deepEqual(client.status.by, BOB, "handed to bob, who asked");
         assert.equal(client.token, null);
         assert.deepEqual(client.requests, []);
         socket().receive({ type: "error", message: "nobody of that id waits for this lock" });

@@ -345,7 +345,8 @@ export class LockClient {
         // Out of editing first, then the message: the page is read-only
         // before the lock can move.
         this._handingOver = true;
-        this.status = { ...this.status, reason: "handed_over", by: null };
+        const asker = this.requests.find((r) => sameAsker(r.from, to));
+        this.status = { ...this.status, reason: "handed_over", by: asker ? asker.from : null };
         this._transition("handedOver");
         return this._request({ action: "hand_over", to });
     }
@@ -606,13 +607,14 @@ function nameOf(person, fallback = "Another user") {
 }
 
 /* Why we no longer hold the record, in a sentence: status.reason (REASONS),
- * status.by, and when we heard it (a Date or ms). */
+ * status.by (who took it over, or whom it was handed to), and when we heard
+ * it (a Date or ms). */
 export function lostMessage(reason, by, at = Date.now()) {
     switch (reason) {
     case "taken_over":
         return `${nameOf(by, "Someone")} took over at ${clockTime(at)}: your unsaved changes are kept`;
-    case "handed_over":
-        return `The document was handed over${by && by.name ? ` by ${by.name}` : ""}: your unsaved changes are kept`;
+    case "handed_over":  // by: the new holder
+        return `The document was handed over${by && by.name ? ` to ${by.name}` : ""}: your unsaved changes are kept`;
     case "expired":
         return "Your hold ran out while you were away: your unsaved changes are kept";
     case "broken":
