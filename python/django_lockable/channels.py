@@ -22,13 +22,18 @@ scheme, host and port alike, as Django's CSRF check does for a POST
 page of any port of an allowed host, or of ``https`` for ``http``, could
 open a socket as the logged-in user).
 
-Client messages: ``{"action": "lock", "uid": ...}`` joins (an acquire with
-``queue``), ``{"action": "heartbeat"}`` renews the lock or place,
-``{"action": "unlock"}`` gives them up.  Server messages: ``{"type":
-"status", "uid", "state", "owner", "user_id", "position", "waiters",
-"expires_at", "token"}`` with ``state`` ``editing``, ``waiting`` or
-``lost``, and ``{"type": "error", "message"}`` for a message it cannot act
-on (the connection stays open).
+Client messages: ``{"action": "lock", "uid": ..., "tab": ...}`` joins (an
+acquire with ``queue``; ``tab`` makes the owner the browser tab's),
+``{"action": "view", "uid": ...}`` is there without a place,
+``{"action": "heartbeat", "idle": ...}`` renews the lock, place and
+presence, ``{"action": "unlock"}`` gives them up, and ``request``,
+``hand_over``, ``decline`` and ``take_over`` move the lock (issue 22).
+Server messages: ``{"type": "status", "uid", "state", "owner", "user_id",
+"position", "waiters", "expires_at", "token", "reason", "by", "presence",
+"presence_count", "idle_after"}`` with ``state`` ``editing``, ``waiting``,
+``viewing`` or ``lost``; ``request``, ``declined`` and ``saved``; and
+``{"type": "error", "message"}`` for a message it cannot act on (the
+connection stays open).  python/README.md has the tables.
 
 Close codes (``django_lockable.live.CLOSE_CODES``; 4xxx, which every ASGI
 server sends): 4401 for an anonymous socket, and for one whose session
@@ -153,7 +158,8 @@ class CsrfOriginValidator:
 
 
 class LockConsumer(AsyncJsonWebsocketConsumer):
-    """One editor's websocket: lock, heartbeat and unlock one uid at a time.
+    """One editor's websocket: lock (or view), heartbeat, move and unlock one
+    uid at a time.
 
     The owner is ``owner_for(scope["user"])``, never anything the client
     sends.  ``LockConsumer.as_asgi(ttl=120)`` sets the lease of its locks and

@@ -43,9 +43,30 @@ The rules:
   ``LOCKABLE_MAX_SOCKETS_PER_USER``) or a logout: ``end()`` releases the
   lock or leaves the line, unless the database was unreachable.
 
-Server messages: ``{"type": "status", "uid", "state", "owner", "user_id",
-"position", "waiters", "expires_at", "token"}`` with ``state`` one of
-``editing``, ``waiting``, ``lost``, and ``{"type": "error", "message"}``.
+- **Presence is kept in PostgreSQL** (lockable 1.4's presence leases):
+  every socket that edits, waits or views renews a lease on its uid with
+  its client's ``lock``, ``view`` and ``heartbeat`` (in the same statement
+  as its acquire), with the client's ``idle``.  The hub reads the leases in
+  the same query as the line (``look_line``), names their users once per
+  process (``NAMES``), and looks again when the first lease it saw would
+  lapse.  A socket leaves the presence when it closes, unlocks or is lost.
+- **Tabs**: a ``lock`` or ``view`` with a ``tab`` makes the session's owner
+  the tab's, ``<owner>#<tab>``; a second tab of the same user waits with
+  ``"reason": "other_tab"`` and may take over from its own other tab
+  (``take_over_as``) without any permission.
+- **Moves are hints checked against a look**: a ``requested`` event reaches
+  the holder it names when the asker has a place; a ``declined`` reaches
+  the asker while it waits; a ``taken_over`` or ``handed_over`` explains a
+  ``lost`` only when the new holder it names is the one the look saw.
+
+Client messages: ``lock``, ``view``, ``heartbeat``, ``unlock``,
+``request``, ``hand_over``, ``decline``, ``take_over`` (``ACTIONS``; see
+``parse_request``).  Server messages: ``{"type": "status", "uid", "state",
+"owner", "user_id", "position", "waiters", "expires_at", "token", "reason",
+"by", "presence", "presence_count", "idle_after"}`` with ``state`` one of
+``editing``, ``waiting``, ``viewing``, ``lost``; ``{"type": "request",
+"from", "message"}``, ``{"type": "declined", "by"}``, ``{"type": "saved",
+"version", "by"}``; and ``{"type": "error", "message"}``.
 """
 import asyncio
 import logging
@@ -871,6 +892,7 @@ class UidHub:
         self._notes: List[Any] = []
         """``requested`` and ``declined`` events, for the next look to check."""
         self._last_event: Any = None
+        self._last_name_fetch = float("-inf")
         self._presence_timer: Optional[asyncio.TimerHandle] = None
         self._gate = asyncio.Lock()
         self._wanting: Dict[LockSession, None] = {}
@@ -914,11 +936,19 @@ class UidHub:
 
     async def _announce_saved(self, event: Any) -> None:
         """Tell every session of the uid but the writer's (its owner) that
-        the record was saved, with the new version and who saved it."""
-        try:
-            await in_thread(self.using, NAMES.fetch, [event.owner], self.using)
-        except DatabaseUnavailable:
-            pass
+        the record was saved, with the new version and who saved it.  A
+        writer whose name the process does not know (usually it does: the
+        holder is in the presence) is looked up at most once a second per
+        uid, so that forged notifications cost little."""
+        person = NAMES.person(event.owner)
+        now = self._clock()
+        if person is not None and person["user_id"] is not None and person["name"] is None \
+                and now - self._last_name_fetch >= 1.0:
+            self._last_name_fetch = now
+            try:
+                await in_thread(self.using, NAMES.fetch, [event.owner], self.using)
+            except DatabaseUnavailable:
+                pass
         message = {"type": "saved", "version": event.version, "by": NAMES.person(event.owner)}
         for session in list(self.sessions):
             if session.active and session.owner != event.owner:
@@ -1410,8 +1440,9 @@ class LockSession:
         status, _ = await self._run(join, self.uid, self.owner, self.ttl, queue, self.idle, self.using)
         self.deadline = started + self.ttl.total_seconds()
         state = state_of(status, holding=holding)
-        if state == LOST and holding:
-            # Handed on while the client edited: why, from the events heard.
+        if state == LOST:
+            # Handed on while the client edited, or the place lapsed: why,
+            # from the events heard.
             seen = Look(status.owner, status.token, status.expires_at, status.waiters or 0, status.position)
             reason, by = loss_reason(self.owner, old_token, seen, self._hub.events if self._hub else (),
                                      lease_over=self._lease_over())
@@ -1626,6 +1657,8 @@ class LockSession:
         extra = self._extra(state, status.owner)
         if state == LOST:
             extra.update(reason=EXPIRED)
+            if not self._shared_with_another_socket(presence=True):
+                await self._run(release_and_leave, self.uid, self.owner, False, True, self.using)
         await self._send(message_of(self.uid, state, status, **extra))
 
     def _set_state(self, state: str, token: Optional[int], expires_at: Optional[datetime] = None) -> None:
