@@ -38,13 +38,12 @@ def document_editor(request, pk):
     # Test and demo knobs: ?idle=<s>&warn=<s> shorten the page's idle timeout and warning.
     idle = _seconds(request.GET.get("idle"), settings.EXAMPLE_IDLE_TIMEOUT)
     warn = _seconds(request.GET.get("warn"), settings.EXAMPLE_WARN_BEFORE)
-    presence_idle = getattr(lockable_settings, "IDLE", None)
     return render(request, "documents/editor.html", {
         "document": document,
         "lock_ttl_ms": int(settings.LOCKABLE_TTL * 1000),
         "idle_timeout_ms": int(idle * 1000),
         "warn_before_ms": int(warn * 1000),
-        "presence_idle_ms": int(presence_idle.total_seconds() * 1000) if presence_idle else 120000,
+        "presence_idle_ms": int(lockable_settings.IDLE.total_seconds() * 1000),  # LOCKABLE_IDLE
         "lock_on": "edit" if request.GET.get("lock_on") == "edit" else "open",
         "may_take_over": policy.may_take_over(request, document.lock_uid, None),
         "user_name": policy.display_name(request.user),

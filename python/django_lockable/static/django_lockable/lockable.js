@@ -772,6 +772,11 @@ export class LockableForm {
         this._apply(this.client.state, this.client.status, false);
     }
 
+    /* True while the socket is being opened again after a drop. */
+    get reconnecting() {
+        return this.client.state === CONNECTING && this._connected;
+    }
+
     get version() {
         return Number(this.versionInput ? this.versionInput.value : NaN);
     }
@@ -932,7 +937,7 @@ export class LockableForm {
             const text = this.options.describe(state, status, this);
             if (text) return text;
         }
-        if (state === CONNECTING) return this._connected ? CONNECTION_LOST : "Connecting…";
+        if (state === CONNECTING) return this.reconnecting ? CONNECTION_LOST : "Connecting…";
         if (state === VIEWING) return "You are viewing this document";
         if (state === WAITING) {
             if (status && status.reason === "other_tab") return "You are editing this document in another tab";

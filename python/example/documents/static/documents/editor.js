@@ -137,7 +137,7 @@ function describe(state, status) {
         if (lost && lost.reason) detail.textContent = `${lostMessage(lost.reason, lost.by, lost.at)}.`;
         else detail.textContent = status && status.owner ? `${holderName(status)} is editing it now.` : "Its lease ran out.";
     } else {
-        headline.textContent = editor && editor._connected ? CONNECTION_LOST : "Connecting…";
+        headline.textContent = editor.reconnecting ? CONNECTION_LOST : "Connecting…";
         detail.textContent = "";
     }
 }
