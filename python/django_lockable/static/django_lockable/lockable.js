@@ -308,7 +308,8 @@ export class LockClient {
     }
 
     /* The user starts editing: a viewer (lockOn "edit") joins the line now.
-     * Returns true if a "lock" went out.  Input does this by itself. */
+     * Returns true if it joins (now, or when the socket opens).  Input does
+     * this by itself. */
     edit() {
         if (this._stopped) return false;
         if (this.state === LOST) {
