@@ -532,11 +532,20 @@ describe("LockableForm", () => {
         assert.equal(form.submitButton.disabled, true, "no save before the lock");
         form.type("body", "f");
         assert.equal(socket().last().action, "lock");
+        // a look that names us as the holder may come before the answer: still typing
+        socket().receive(status("viewing", { owner: `user:1#${client.tab}`, user_id: 1 }));
+        await settle();
+        assert.equal(form.fields.body.readOnly, false, "our own lock: keep typing");
+        socket().receive(status("viewing", { owner: "user:9#other", user_id: 9 }));
+        await settle();
+        assert.equal(form.fields.body.readOnly, false, "joining: the answer decides");
+        assert.equal(client.joining, true);
         socket().receive(status("editing"));
         await settle();
         assert.equal(form.fields.body.value, "f");
         assert.equal(form.submitButton.disabled, false);
         assert.equal(client.state, "editing");
+        assert.equal(client.joining, false);
     });
 
     test("read-only unless editing, the title and the announcement follow", async () => {

@@ -219,6 +219,7 @@ export class LockClient {
         this.mode = o.lockOn === "edit" ? "view" : "lock";
         this.requests = [];        // the holder's: requests not answered yet, oldest first
         this.pendingRequest = false;  // the waiter's: asked, no answer yet
+        this.joining = false;      // a viewer sent "lock" (lockOn "edit"), no answer yet
         this.saved = null;         // the last "saved" heard: {version, by}
         this._handingOver = false; // handOver() sent, no status since
         this.idle = false;         // what the last heartbeat said
@@ -242,6 +243,12 @@ export class LockClient {
     /* Who is here, as the last status said: [{user_id, name, state, idle}]. */
     get presence() {
         return this.status && Array.isArray(this.status.presence) ? this.status.presence : [];
+    }
+
+    /* Does status name this tab as the holder (its owner is <owner>#<tab>)?
+     * A viewer that just sent "lock" may hear so before the answer. */
+    holdsIt(status = this.status) {
+        return Boolean(status && typeof status.owner === "string" && status.owner.endsWith(`#${this.tab}`));
     }
 
     /* Why the last status said what it said (REASONS), or null. */
@@ -318,6 +325,7 @@ export class LockClient {
         }
         if (this.mode === "lock") return false;
         this.mode = "lock";
+        this.joining = true;
         this._lastActivity = this._now();
         if (this._ws && this._ws.readyState === 1) this._sendLock();
         return true;  // else the lock goes out when the socket opens
@@ -394,6 +402,7 @@ export class LockClient {
         if (state !== EDITING && state !== WAITING) this._deadline = null;
         if (state !== EDITING) this.requests = [];
         if (state !== WAITING) this.pendingRequest = false;
+        if (state !== VIEWING) this.joining = false;
         this._emit(before);
         this._tick();
     }
@@ -916,7 +925,10 @@ export class LockableForm {
     _apply(state, status, tell = true) {
         // A viewer of a record nobody edits (lockOn "edit") may start typing:
         // the first keystroke joins the line, and the text is a draft meanwhile.
-        const mayStart = state === VIEWING && this.client.lockOn === "edit" && !(status && status.owner);
+        // Joining (its "lock" sent, no answer yet) it goes on typing whatever a
+        // look says meanwhile: the answer decides, and the text is a draft.
+        const mayStart = state === VIEWING && this.client.lockOn === "edit"
+            && (!(status && status.owner) || this.client.holdsIt(status) || this.client.joining);
         const editable = (state === EDITING && !this.loading) || mayStart;
         for (const field of this.fields) field.readOnly = !editable;
         if (this.submit) this.submit.disabled = !(state === EDITING && !this.loading);
