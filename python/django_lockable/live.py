@@ -876,7 +876,8 @@ class UidHub:
       session then acts on what it saw (``LockSession.apply_line``);
     - one database call of theirs at a time (``run``), so that a lock row an
       open transaction holds blocks one worker thread; waiting for the turn
-      is bounded by ``LOCKABLE_LOCK_TIMEOUT`` too.
+      is bounded by ``LOCKABLE_LOCK_TIMEOUT`` too.  The hub's own looks
+      (reads, bounded as every call) do not wait for that turn.
     """
 
     def __init__(self, uid: str, using: str, clock: Callable[[], float] = time.monotonic) -> None:
@@ -1033,7 +1034,10 @@ class UidHub:
             generations = {session: session.generation for session in sessions}
             self._last_look = self._clock()
             try:
-                line = await self.run(look_and_name, self.uid, self.using)
+                # Not in the queue of the sessions' calls: a look only reads
+                # (it never waits for a lock row), and one waiting behind the
+                # heartbeats of every socket of the uid delays the hand-off.
+                line = await in_thread(self.using, look_and_name, self.uid, self.using)
             except (DatabaseUnavailable, _core.LockTimeout) as exc:
                 await asyncio.gather(*(session.try_again_later(exc) for session in sessions))
                 continue
