@@ -6,7 +6,8 @@
 # python/README.md's "Deployment" says: lockable preloaded, with its
 # background sweeper on (lockable.sweep_interval = '1min', for the rows of
 # locks that ended over an hour ago); a database owned by an ordinary role
-# that is granted lockable_user, migrated, with users alice, bob and carol
+# that is granted lockable_admin (carol may take documents over), migrated,
+# with users alice, bob and carol
 # (password "lockable") and a few documents; Daphne serves the site on
 # 127.0.0.1:8000 (DEMO_WEB_PORT to change it), and pages of
 # http://localhost:8000 and http://127.0.0.1:8000 may open its websocket.
@@ -36,6 +37,9 @@ if [ -z "$(psql -X -At -d postgres -c "SELECT pg_catalog.current_setting('lockab
 fi
 Say "the example site's database: $db, owned by role $role"
 ExampleDatabase "$db" "$role"
+# carol may take documents over (example_setup gives her take_over_lock):
+# the site's role takes locks over for her, which needs lockable_admin
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "GRANT lockable_admin TO $role"
 StartDaphne "$port" "$CLUSTER_DIR/daphne.log" "$db" "$role"
 
 Say "the example documents site is up"

@@ -85,6 +85,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, env: Dict[str, str], python_path: List[str], timeout: float = 60) -> "Server":
+        self._started_with = (env, python_path)
         # The example and the package first, before whatever PYTHONPATH the
         # run has (a Django under test put there, say): never replaced.
         inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
@@ -109,6 +110,11 @@ class Server:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.kind} on port {self.port} not ready in {timeout} s; see {self.log_path}")
             time.sleep(0.1)
+
+    def restart(self, timeout: float = 60) -> "Server":
+        """Start it again on its port, as it was started (after stop())."""
+        env, python_path = self._started_with
+        return self.start(env, python_path, timeout)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -217,6 +223,40 @@ class Browser:
     def click(self, page: Page, element_id: str) -> None:
         self._on(page).find_element(By.ID, element_id).click()
 
+    def value(self, page: Page, element_id: str) -> str:
+        """The value of a form field."""
+        return self._on(page).find_element(By.ID, element_id).get_attribute("value") or ""
+
+    def text(self, page: Page, element_id: str) -> str:
+        return self._on(page).find_element(By.ID, element_id).text
+
+    def shown(self, page: Page, element_id: str) -> bool:
+        return self._on(page).find_element(By.ID, element_id).is_displayed()
+
+    def focused(self, page: Page) -> str:
+        """The id of the element that has the focus."""
+        return self._on(page).execute_script("return document.activeElement && document.activeElement.id") or ""
+
+    def press(self, page: Page, keys: str) -> None:
+        """Send keys to whatever has the focus, as a keyboard user does."""
+        self._on(page).switch_to.active_element.send_keys(keys)
+
+    def allow_notifications(self, server: Server) -> None:
+        """Grant the site the notification permission, as a user who said yes."""
+        self.driver.execute_cdp_cmd("Browser.grantPermissions",
+                                    {"origin": server.url, "permissions": ["notifications"]})
+
+    def hide(self, page: Page) -> str:
+        """Open a blank tab in front of page (a window's browser would hide
+        page then; headless Chromium still calls it visible); returns the
+        new tab's handle."""
+        self._on(page).switch_to.new_window("tab")
+        return self.driver.current_window_handle
+
+    def execute(self, page: Page, script: str, *args: Any) -> Any:
+        """Run script in the page (``return ...`` gives a value back)."""
+        return self._on(page).execute_script(script, *args)
+
     def type_into(self, page: Page, element_id: str, text: str) -> None:
         element = self._on(page).find_element(By.ID, element_id)
         element.clear()
@@ -270,27 +310,36 @@ class Browser:
         subprocess.run(["rm", "-rf", self.profile], check=False)
 
 
+TAKEN_AWAY = ("taken_over", "other_tab")
+"""The reasons of a "lost" that a take over sends the displaced page."""
+
+
 def editing_intervals(page: Page, until: float) -> List[tuple]:
-    """(start, end) in ms of each stretch the page showed "editing"."""
+    """(start, end, taken_away) of each stretch the page showed "editing",
+    in ms; taken_away: it ended in "lost" for a take over (TAKEN_AWAY)."""
     intervals, start = [], None
     for entry in page.history:
         if entry["state"] == "editing" and start is None:
             start = entry["at"]
         elif entry["state"] != "editing" and start is not None:
-            intervals.append((start, entry["at"]))
+            intervals.append((start, entry["at"], entry["state"] == "lost" and entry.get("reason") in TAKEN_AWAY))
             start = None
     if start is not None:
-        intervals.append((start, page.ended_at if page.ended_at is not None else until))
+        intervals.append((start, page.ended_at if page.ended_at is not None else until, False))
     return intervals
 
 
-def two_editors(pages: List[Page]) -> List[str]:
-    """Every moment at which two pages showed "editing" at once."""
+def two_editors(pages: List[Page], taken_over_ok: bool = False) -> List[str]:
+    """Every moment at which two pages showed "editing" at once; with
+    taken_over_ok, but where one of them was being taken over (it showed
+    "editing" until it heard so)."""
     now = time.time() * 1000
     spans = [(page.label, interval) for page in pages for interval in editing_intervals(page, now)]
     overlaps = []
-    for i, (label_a, (start_a, end_a)) in enumerate(spans):
-        for label_b, (start_b, end_b) in spans[i + 1:]:
+    for i, (label_a, (start_a, end_a, away_a)) in enumerate(spans):
+        for label_b, (start_b, end_b, away_b) in spans[i + 1:]:
+            if taken_over_ok and ((away_a and start_a < start_b) or (away_b and start_b < start_a)):
+                continue
             if label_a != label_b and start_a < end_b and start_b < end_a:
                 overlaps.append(f"{label_a} {start_a:.0f}-{end_a:.0f} and {label_b} {start_b:.0f}-{end_b:.0f}")
     return overlaps

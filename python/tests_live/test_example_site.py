@@ -37,6 +37,18 @@ def test_the_editor_page_starts_connecting_with_its_uid_and_settings(users, docu
     assert 'data-idle-timeout="3000"' in page and 'data-warn-before="2000"' in page
     assert 'data-ttl="6000"' in page  # EXAMPLE_LOCK_TTL
     assert "/static/documents/editor.js" in page
+    assert 'data-lock-on="open"' in page and 'data-may-take-over="false"' in page
+    assert f'data-user-id="{users["alice"].pk}"' in page and 'data-user-name="alice"' in page
+    assert 'aria-live="polite"' in page
+
+
+def test_the_editor_page_opens_to_read_with_lock_on_edit_and_offers_take_over_with_the_permission(
+        users, document):
+    page = client_of(users["bob"]).get(f"/documents/{document.pk}/?lock_on=edit").content.decode()
+    assert 'data-lock-on="edit"' in page and 'data-may-take-over="false"' in page
+    # example_setup gives carol django_lockable.take_over_lock
+    page = client_of(users["carol"]).get(f"/documents/{document.pk}/?lock_on=other").content.decode()
+    assert 'data-lock-on="open"' in page and 'data-may-take-over="true"' in page
 
 
 # ---- issue 20, item 19: what a hostile user found on the example site ----
@@ -122,6 +134,7 @@ def test_the_holder_endpoint_names_the_holder_only(users, document):
     assert client.get(f"/documents/{document.pk}/holder/").json() == {"user_id": None, "name": None}
     acquire(document.lock_uid, owner_for(users["alice"]), ttl=30)
     try:
+        # named as the live statuses name her (policy.display_name)
         assert client.get(f"/documents/{document.pk}/holder/").json() == {
             "user_id": users["alice"].pk, "name": "alice"}
     finally:

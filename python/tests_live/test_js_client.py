@@ -24,7 +24,7 @@ async function until(predicate, what, ms = 3000) {
 }
 try {
     const m = await import("/static/django_lockable/lockable.js");
-    check(JSON.stringify(m.STATES) === '["connecting","waiting","editing","lost"]', "four states");
+    check(JSON.stringify(m.STATES) === '["connecting","viewing","waiting","editing","lost"]', "five states");
     for (const state of m.STATES) check(m.TRANSITIONS[state].status === "status", state + " follows the server");
 
     class FakeSocket {
@@ -66,7 +66,10 @@ try {
     let socket = FakeSocket.all[0];
     check(socket.url.startsWith("ws://") && socket.url.endsWith("/ws/lock/"), "a ws:// URL: " + socket.url);
     socket.open();
-    check(JSON.stringify(socket.sent[0]) === '{"action":"lock","uid":"doc:1"}', "lock on open");
+    check(JSON.stringify(socket.sent[0]) === JSON.stringify({ action: "lock", uid: "doc:1", tab: client.tab }),
+          "lock on open, with the tab");
+    check(client.tab === sessionStorage.getItem("django_lockable.tab") && /^[0-9a-f-]{36}$/.test(client.tab),
+          "the tab id: crypto.randomUUID(), kept in sessionStorage");
 
     socket.receive(status("waiting", { position: 2 }));
     check(client.state === "waiting" && client.status.position === 2, "waiting, position 2");

@@ -21,8 +21,10 @@
 #            receives it from the real server, and the seven end-to-end
 #            scenarios of the issue, one browser per user, against two
 #            server processes sharing only PostgreSQL.
-# Screenshots of the waiting, editing and idle-warning states, and the
-# servers' and chromedrivers' logs, go to test/tmp/live-editing/<server>/.
+# Screenshots of the waiting, editing and idle-warning states and of issue
+# 22's editor page (presence, a request, a take over, restoring a draft, a
+# save seen by a waiter, a lost connection), and the servers' and
+# chromedrivers' logs, go to test/tmp/live-editing/<server>/.
 # A cell whose virtualenv cannot be had (PyPI unreachable, nothing cached)
 # is reported as skipped.  No bytecode or caches are left in the tree.
 source "$(dirname "$0")/../lib.sh"
@@ -67,10 +69,12 @@ LivePytest() {
     )
 }
 
-# Screenshots SERVER: the three states the browser suite photographs.
+# Screenshots SERVER: the states the browser suite photographs (issue 11's
+# three, and issue 22's editor page: python/docs/live-editing-*.png).
 Screenshots() {
     local server=$1 shot missing=0
-    for shot in waiting editing idle-warning; do
+    for shot in waiting editing idle-warning presence request taken-over restore-compare saved \
+        connection-lost; do
         if [ ! -s "$out/$server/browser/screenshots/$shot.png" ]; then
             echo "FAIL: no screenshot of the $shot state under $server"
             missing=1
