@@ -12,10 +12,8 @@ bound (WebDriverWait), never sleeping on hope.
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -25,9 +23,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .processes import descendants, free_port
+from .processes import SERVER_WARNINGS, SERVERS, Server, asgi_server, descendants, free_port, server_command
 
-__all__ = ["Browser", "Page", "Server", "descendants", "free_port", "two_editors"]
+__all__ = ["Browser", "Page", "SERVERS", "SERVER_WARNINGS", "Server", "asgi_server", "descendants", "free_port",
+           "server_command", "two_editors"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -43,88 +42,6 @@ CHROMIUM_FLAGS = [
     "--disable-backgrounding-occluded-windows", "--disable-features=Translate,MediaRouter",
     f"--window-size={WINDOW}",
 ]
-
-
-SERVERS = ("daphne", "uvicorn")
-"""The ASGI servers the end-to-end tests run under."""
-# Warnings are errors in the servers too, but Twisted's and Django 3.2's
-# own at import (for Debian's packages): Django's RemovedInDjango*Warning
-# are DeprecationWarning or PendingDeprecationWarning.
-SERVER_WARNINGS = "error::DeprecationWarning,error::PendingDeprecationWarning,ignore:'cgi' is deprecated"
-
-
-def asgi_server() -> str:
-    """The server of this run: ``LIVE_ASGI_SERVER`` (daphne or uvicorn)."""
-    name = os.environ.get("LIVE_ASGI_SERVER", "daphne")
-    if name not in SERVERS:
-        raise RuntimeError(f"LIVE_ASGI_SERVER={name!r}: expected one of {SERVERS}")
-    return name
-
-
-def server_command(name: str, port: int) -> List[str]:
-    """The command line of server ``name`` on 127.0.0.1:port, run by this
-    interpreter (so with the Django under test)."""
-    if name == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_site.asgi:application"]
-    # No lifespan: Channels' ProtocolTypeRouter has no "lifespan" protocol.
-    return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
-            "--no-access-log", "example_site.asgi:application"]
-
-
-@dataclass
-class Server:
-    """One Daphne or Uvicorn process serving the example site."""
-
-    port: int
-    log_path: str
-    kind: str = "daphne"
-    process: Optional[subprocess.Popen] = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, env: Dict[str, str], python_path: List[str], timeout: float = 60) -> "Server":
-        self._started_with = (env, python_path)
-        # The example and the package first, before whatever PYTHONPATH the
-        # run has (a Django under test put there, say): never replaced.
-        inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
-        full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([*python_path, *inherited]),
-                    "DJANGO_SETTINGS_MODULE": "example_site.settings", "PYTHONDONTWRITEBYTECODE": "1",
-                    "PYTHONWARNINGS": SERVER_WARNINGS}
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            server_command(self.kind, self.port),
-            env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} on port {self.port} exited; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.kind} on port {self.port} not ready in {timeout} s; see {self.log_path}")
-            time.sleep(0.1)
-
-    def restart(self, timeout: float = 60) -> "Server":
-        """Start it again on its port, as it was started (after stop())."""
-        env, python_path = self._started_with
-        return self.start(env, python_path, timeout)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
 
 
 @dataclass

@@ -16,8 +16,9 @@ import pytest
 from django_lockable import _core, _db, owner_for
 
 from .conftest import EXAMPLE_DIR, PYTHON_DIR, run
+from .processes import Server, free_port
 from .test_consumer import session_cookie
-from .wsclient import DaphneProcess, WebSocket
+from .wsclient import WebSocket
 
 TTL = 3.0
 """The lease of these servers' sockets (EXAMPLE_LOCK_TTL), in seconds."""
@@ -26,15 +27,15 @@ pytestmark = pytest.mark.skipif(
     not _db.features("default").presence, reason="the database's lockable has no presence leases")
 
 
-def start_server(cluster: Any, name: str) -> DaphneProcess:
+def start_server(cluster: Any, name: str) -> Server:
     os.makedirs(cluster.output, exist_ok=True)
-    server = DaphneProcess(os.path.join(cluster.output, f"servers-{name}.log"))
+    server = Server(free_port(), os.path.join(cluster.output, f"servers-{name}.log"))
     return server.start({**cluster.app_environment(), "EXAMPLE_LOCK_TTL": str(TTL)}, [EXAMPLE_DIR, PYTHON_DIR])
 
 
 @pytest.fixture(scope="module")
-def two_servers(cluster: Any) -> Iterator[List[DaphneProcess]]:
-    started: List[DaphneProcess] = []
+def two_servers(cluster: Any) -> Iterator[List[Server]]:
+    started: List[Server] = []
     try:
         for name in ("one", "two"):
             started.append(start_server(cluster, name))
@@ -56,7 +57,7 @@ def status(**fields: Any):
     return lambda m: m["type"] == "status" and all(m.get(k) == v for k, v in fields.items())
 
 
-async def socket(server: DaphneProcess, user: Any) -> WebSocket:
+async def socket(server: Server, user: Any) -> WebSocket:
     cookie = await asyncio.to_thread(session_cookie, user)
     return await WebSocket(server.port, cookie).connect()
 

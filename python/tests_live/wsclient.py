@@ -1,9 +1,8 @@
-"""Two real server processes and a small websocket client, without Selenium
-(every cell with live editing runs them): the tests of what crosses
-servers, which share nothing but PostgreSQL.
+"""A small websocket client, without Selenium (every cell with live editing
+runs the tests that use it: what crosses servers, which share nothing but
+PostgreSQL; the servers are processes.Server).
 
-``DaphneProcess`` is one Daphne serving the example site, run by the
-interpreter under test.  ``WebSocket`` speaks just enough of RFC 6455 for
+``WebSocket`` speaks just enough of RFC 6455 for
 the lock consumer: the opening handshake with a session cookie and an
 ``Origin``, masked text frames out, text and close frames in (pings are
 answered).  Every wait is bounded.
@@ -13,60 +12,8 @@ import base64
 import json
 import os
 import struct
-import subprocess
-import sys
 import time
-import urllib.request
 from typing import Any, Callable, Dict, List, Optional
-
-from .processes import free_port
-
-# Warnings are errors in the servers too, but Twisted's and Django 3.2's own
-# at import (as browser.py's SERVER_WARNINGS).
-SERVER_WARNINGS = "error::DeprecationWarning,error::PendingDeprecationWarning,ignore:'cgi' is deprecated"
-
-
-class DaphneProcess:
-    """One Daphne process serving the example site on a free loopback port."""
-
-    def __init__(self, log_path: str) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.process: Optional[subprocess.Popen] = None
-
-    def start(self, env: Dict[str, str], python_path: List[str], timeout: float = 60) -> "DaphneProcess":
-        inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
-        full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([*python_path, *inherited]),
-                    "DJANGO_SETTINGS_MODULE": "example_site.settings", "PYTHONDONTWRITEBYTECODE": "1",
-                    "PYTHONWARNINGS": SERVER_WARNINGS}
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                 "example_site.asgi:application"],
-                env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne on port {self.port} exited; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/accounts/login/", timeout=2) as answer:
-                    if answer.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne on port {self.port} not ready in {timeout} s; see {self.log_path}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
 
 
 class Closed(Exception):
