@@ -31,6 +31,11 @@ so it runs after the bound is set; the outer target list puts the
 session's value back after each row.  In autocommit the statement is a
 transaction of its own anyway.  If the call fails, its transaction (or
 savepoint) is rolled back, and ``set_config``'s local value with it.
+
+On a distributed install (``Features.distributed``: ``lockable.distribute()``
+ran on Citus) the call is sent as it is, a statement by itself, which is
+what Citus delegates to the node of the uid's shard; the bound there is the
+role's own ``lock_timeout``.
 """
 import math
 from dataclasses import dataclass
